@@ -1,0 +1,69 @@
+"""Cross-check weights against their config before any model is built; convert to our key layout."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..core.config import GPTConfig
+from .errors import CheckpointError
+
+# Maps a file's key to ours, or None for keys to ignore (e.g. HF's causal-mask buffers).
+Rename = Callable[[str], "str | None"]
+
+
+def check_state_dict(cfg: GPTConfig, shapes: dict[str, tuple[int, ...]], source: str) -> None:
+    """Raise CheckpointError naming the key and both shapes on any missing, extra or misshapen weight.
+
+    `shapes` maps our key names to the shapes found in the file (read from headers where possible,
+    so this runs before tensors are allocated).
+    """
+    expected = cfg.expected_shapes()
+    for key, want in expected.items():
+        if key not in shapes:
+            raise CheckpointError(f"{source}: missing weight {key} (expected shape {list(want)})")
+        if tuple(shapes[key]) != tuple(want):
+            raise CheckpointError(f"{source}: weight {key} has shape {list(shapes[key])}, "
+                                  f"config expects {list(want)}")
+    extra = sorted(set(shapes) - set(expected))
+    if extra:
+        k = extra[0]
+        raise CheckpointError(f"{source}: unexpected weight {k} with shape {list(shapes[k])} "
+                              f"(config has n_layer={cfg.n_layer}, bias={cfg.bias}); {len(extra)} extra key(s)")
+
+
+def renamed_shapes(shapes: dict[str, tuple[int, ...]], rename: Rename, transpose: frozenset[str],
+                   source: str) -> dict[str, str]:
+    """Our key -> the file's key, for every key `rename` keeps; two file keys landing on one is an error."""
+    mapping: dict[str, str] = {}
+    for old in shapes:
+        new = rename(old)
+        if new is None:
+            continue
+        if new in mapping:
+            raise CheckpointError(f"{source}: keys {mapping[new]} and {old} both give weight {new}")
+        mapping[new] = old
+    return mapping
+
+
+def convert_tensors(raw: dict[str, torch.Tensor], cfg: GPTConfig, source: str, rename: Rename,
+                    transpose: frozenset[str] = frozenset()) -> dict[str, torch.Tensor]:
+    """Rename, check against cfg, then transpose (HF Conv1D is (in, out)) and cast to float32."""
+    for k, t in raw.items():
+        if not isinstance(t, torch.Tensor):
+            raise CheckpointError(f"{source}: entry {k} is a {type(t).__name__}, not a tensor")
+    mapping = renamed_shapes({k: tuple(t.shape) for k, t in raw.items()}, rename, transpose, source)
+    shapes = {new: _oriented(tuple(raw[old].shape), new in transpose) for new, old in mapping.items()}
+    check_state_dict(cfg, shapes, source)
+    return {new: (raw[old].t() if new in transpose else raw[old]).float().contiguous() for new, old in mapping.items()}
+
+
+def _oriented(shape: tuple[int, ...], transposed: bool) -> tuple[int, ...]:
+    return tuple(reversed(shape)) if transposed else shape
+
+
+def non_finite_warnings(state: dict[str, torch.Tensor]) -> list[str]:
+    bad = [k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if not bad:
+        return []
+    return [f"{len(bad)} weight(s) contain NaN or Inf (first: {bad[0]}); outputs may be NaN"]

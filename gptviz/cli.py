@@ -1,0 +1,124 @@
+"""Command line: `gptviz [CHECKPOINT]` (the app), `gptviz inspect` (headless), `gptviz train`.
+
+Any failure exits with code 2 and one line on stderr starting `error:`; never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+SUBCOMMANDS = ("inspect", "train")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):   # one line, code 2, as every other failure
+        raise _Fail(f"{self.prog}: {message}")
+
+
+class _Fail(Exception):
+    pass
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="gptviz", description="Look inside GPT-style language models as you type. "
+                "Subcommands: `gptviz inspect --help`, `gptviz train --help`.")
+    p.add_argument("checkpoint", nargs="?", help="HF folder/file/model id, nanoGPT ckpt.pt or gptviz .safetensors "
+                   "(default: the embedded model)")
+    p.add_argument("--prompt", default=None, help="initial prompt text")
+    p.add_argument("--screenshot", metavar="PNG", help="render the window for --prompt, save it and exit")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when available)")
+    return p
+
+
+def _inspect_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="gptviz inspect", description="Run a model on a prompt without the GUI.")
+    p.add_argument("--model", default=None, help="checkpoint path or HF model id (default: the embedded model)")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--prepend-bos", action="store_true", help="start with <|endoftext|>")
+    p.add_argument("--json", action="store_true", help="print tokens and top-k as JSON")
+    p.add_argument("--out", metavar="FILE.npz", help="write token ids, logits, attention and norms")
+    p.add_argument("--device", default="cpu")
+    return p
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    from .train import add_arguments
+    p = _Parser(prog="gptviz train", description="Train a GPT-2-architecture model on text files.")
+    add_arguments(p)
+    return p
+
+
+def inspect(a) -> int:
+    import numpy as np
+    from .core.session import open_model
+    if a.top_k < 1:
+        raise _Fail("--top-k must be at least 1")
+    m = open_model(a.model, device=a.device)
+    tr = m.trace(a.prompt, prepend_bos=a.prepend_bos)
+    top = []
+    if tr.T:
+        probs = tr.next_token_probs(a.temperature)
+        order = np.argsort(-probs, kind="stable")[: a.top_k]
+        top = [{"id": int(i), "token": m.tokenizer.decode([int(i)]), "display": m.tokenizer.piece(int(i)).text,
+                "prob": float(probs[i])} for i in order]
+    if a.out:
+        np.savez(a.out, token_ids=tr.token_ids, logits=tr.logits(),
+                 attention=np.stack([tr.attention(layer) for layer in range(m.config.n_layer)]) if tr.T else
+                 np.zeros((m.config.n_layer, m.config.n_head, 0, 0), np.float32),
+                 token_embedding_norm=tr.token_embedding_norm, position_embedding_norm=tr.position_embedding_norm,
+                 input_norm=tr.input_norm)
+    if a.json:
+        print(json.dumps({"model": m.name, "tokens": [{"id": t.id, "text": t.text, "bytes": t.bytes.hex()}
+                                                        for t in tr.tokens],
+                          "truncated": tr.truncated, "top_k": top, "warnings": tr.warnings}, ensure_ascii=False))
+    else:
+        print(m.describe())
+        for w in tr.warnings:
+            print(f"warning: {w}")
+        print(f"{tr.T} tokens" + (f" (last {tr.T} of {tr.n_prompt_tokens})" if tr.truncated else "") + ":")
+        print("  " + " | ".join(f"{t.text} [{t.id}]" for t in tr.tokens))
+        print(f"next token (temperature {a.temperature}):")
+        for t in top:
+            print(f"  {t['prob'] * 100:6.2f}%  {t['display']!s:<20} [{t['id']}]")
+    return 0
+
+
+def gui(a) -> int:
+    try:
+        from .ui.app import run_app
+    except ImportError as e:
+        raise _Fail(f"the desktop app needs PySide6 and pyqtgraph ({e})") from None
+    return run_app(checkpoint=a.checkpoint, prompt=a.prompt, screenshot=a.screenshot, device=a.device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] == "inspect":
+            return inspect(_inspect_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "train":
+            from .train import train
+            train(_train_parser().parse_args(argv[1:]))
+            return 0
+        return gui(_gui_parser().parse_args(argv))
+    except SystemExit as e:      # --help exits 0 through argparse
+        return int(e.code or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 2
+    except _Fail as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:       # every loader error is a ValueError/OSError with a clear message
+        msg = " ".join(str(e).split()) or type(e).__name__
+        if not isinstance(e, (ValueError, OSError)):
+            msg = f"{type(e).__name__}: {msg}"
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""GPTConfig: the hyper-parameters of a GPT-2-architecture model, validated before anything is allocated."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+# Sizes beyond these are treated as a broken or hostile config, not a model (GPT-2 XL is 48/25/1600/1024).
+_LIMITS = {"n_layer": 512, "n_head": 1024, "n_embd": 65536, "block_size": 1 << 20, "vocab_size": 1 << 22}
+ACTIVATIONS = ("gelu_tanh", "gelu")
+
+
+class ConfigError(ValueError):
+    """A config value is missing, of the wrong type or inconsistent."""
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 256
+    vocab_size: int = 50257
+    bias: bool = True                 # nanoGPT's bias=False variant drops every Linear/LayerNorm bias
+    dropout: float = 0.0              # training only; tracing always runs in eval mode
+    layer_norm_eps: float = 1e-5
+    activation: str = "gelu_tanh"     # GPT-2/HF "gelu_new" is the tanh approximation; nanoGPT uses exact "gelu"
+    n_inner: int | None = None        # MLP width; None means 4 * n_embd
+    tie_word_embeddings: bool = True  # lm_head shares wte unless the checkpoint has its own lm_head
+
+    def __post_init__(self) -> None:
+        for name, limit in _LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"config {name} must be an integer, got {value!r}")
+            if not 1 <= value <= limit:
+                raise ConfigError(f"config {name}={value} is outside 1..{limit}")
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"config n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"config activation {self.activation!r} is not one of {ACTIVATIONS}")
+        if self.n_inner is not None and (isinstance(self.n_inner, bool) or not isinstance(self.n_inner, int)
+                                         or not 1 <= self.n_inner <= 4 * _LIMITS["n_embd"]):
+            raise ConfigError(f"config n_inner={self.n_inner!r} is not a sensible MLP width")
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"config dropout={self.dropout!r} must be in [0, 1)")
+        if not isinstance(self.layer_norm_eps, (int, float)) or not 0.0 < self.layer_norm_eps < 1.0:
+            raise ConfigError(f"config layer_norm_eps={self.layer_norm_eps!r} must be in (0, 1)")
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head
+
+    @property
+    def mlp_width(self) -> int:
+        return self.n_inner or 4 * self.n_embd
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every weight this config needs, in our (nanoGPT/HF key, torch Linear (out, in)) layout."""
+        d, f, v = self.n_embd, self.mlp_width, self.vocab_size
+        shapes: dict[str, tuple[int, ...]] = {
+            "transformer.wte.weight": (v, d),
+            "transformer.wpe.weight": (self.block_size, d),
+            "transformer.ln_f.weight": (d,),
+        }
+        per_layer = {
+            "ln_1.weight": (d,), "attn.c_attn.weight": (3 * d, d), "attn.c_proj.weight": (d, d),
+            "ln_2.weight": (d,), "mlp.c_fc.weight": (f, d), "mlp.c_proj.weight": (d, f),
+        }
+        if self.bias:
+            shapes["transformer.ln_f.bias"] = (d,)
+            per_layer.update({
+                "ln_1.bias": (d,), "attn.c_attn.bias": (3 * d,), "attn.c_proj.bias": (d,),
+                "ln_2.bias": (d,), "mlp.c_fc.bias": (f,), "mlp.c_proj.bias": (d,),
+            })
+        for i in range(self.n_layer):
+            for k, s in per_layer.items():
+                shapes[f"transformer.h.{i}.{k}"] = s
+        if not self.tie_word_embeddings:
+            shapes["lm_head.weight"] = (v, d)
+        return shapes
+
+    def n_params(self) -> int:
+        """Parameter count, counting a tied embedding once (as GPT-2's papers do)."""
+        total = 0
+        for shape in self.expected_shapes().values():
+            n = 1
+            for s in shape:
+                n *= s
+            total += n
+        return total
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GPTConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"config must be a mapping, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(map(str, unknown))}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> "GPTConfig":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config is not valid JSON: {e}") from None
+        return cls.from_dict(d)

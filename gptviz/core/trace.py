@@ -1,0 +1,100 @@
+"""Trace: everything one forward pass revealed, as numpy, with the costly views computed on demand.
+
+A trace keeps the residual stream (L+1, T, C) and each layer's keys; attention patterns and logits
+are derived from them only when asked, so memory does not grow as layers x heads x T^2 and the
+50k-way unembedding runs only at the positions a caller needs.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .model import GPT
+from .tokenizer import Piece, Tokenizer
+
+
+class Trace:
+    def __init__(self, model: GPT, tokenizer: Tokenizer, token_ids: np.ndarray, resid: torch.Tensor,
+                 keys: list[torch.Tensor], truncated: bool, n_prompt_tokens: int, warnings: list[str]):
+        self._model = model
+        self._tokenizer = tokenizer
+        self._resid = resid                          # (L+1, T, C): after the embedding, after each block
+        self._keys = keys                            # per layer (nh, T, hs)
+        self.token_ids = token_ids                   # (T,) int64
+        self.truncated = truncated                   # the prompt had more than block_size tokens
+        self.n_prompt_tokens = n_prompt_tokens       # tokens before truncation
+        self.warnings = warnings
+        self.tokens: list[Piece] = tokenizer.pieces(token_ids)
+        wte = model.transformer.wte.weight
+        wpe = model.transformer.wpe.weight
+        ids = torch.from_numpy(token_ids).to(wte.device)
+        with torch.no_grad():
+            self.token_embedding_norm = _np(wte[ids].norm(dim=-1))           # (T,)
+            self.position_embedding_norm = _np(wpe[: len(ids)].norm(dim=-1))  # (T,)
+            self.input_norm = _np(resid[0].norm(dim=-1))                      # (T,)
+
+    @property
+    def T(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def n_layer(self) -> int:
+        return len(self._keys)
+
+    @torch.no_grad()
+    def attention(self, layer: int) -> np.ndarray:
+        """(H, T, T) float32 softmax(QK^T/sqrt(hs)) with the causal mask: rows sum to 1, zero above the diagonal."""
+        if not 0 <= layer < self.n_layer:
+            raise IndexError(f"layer {layer} out of range 0..{self.n_layer - 1}")
+        block = self._model.transformer.h[layer]
+        x = block.ln_1(self._resid[layer])[None]               # (1, T, C)
+        q, _, _ = block.attn.qkv(x)                            # (1, nh, T, hs)
+        k = self._keys[layer]                                  # (nh, T, hs)
+        att = (q[0] @ k.transpose(-1, -2)) / math.sqrt(k.shape[-1])   # (nh, T, T)
+        T = att.shape[-1]
+        causal = torch.ones(T, T, dtype=torch.bool, device=att.device).tril()
+        att = att.float().masked_fill(~causal, float("-inf")).softmax(dim=-1)
+        return _np(att)
+
+    @torch.no_grad()
+    def residual(self, layer: int) -> np.ndarray:
+        """(T, C) residual stream after block `layer`-1 (0: the embedding sum, L: the last block's output)."""
+        return _np(self._resid[layer])
+
+    @torch.no_grad()
+    def logits(self, positions=None) -> np.ndarray:
+        """(T, V) float32 logits, or (len(positions), V) for the positions asked."""
+        h = self._resid[-1] if positions is None else self._resid[-1][torch.as_tensor(positions, dtype=torch.long)]
+        h = self._model.transformer.ln_f(h)                    # (P, C)
+        return _np(self._model.lm_head(h))                     # (P, V)
+
+    def decodable_mask(self) -> np.ndarray:
+        """(V,) bool: ids the tokenizer can decode (a padded vocabulary has more ids than the tokenizer)."""
+        V = self._model.config.vocab_size
+        return np.arange(V) < min(V, self._tokenizer.n_vocab)
+
+    def next_token_probs(self, temperature: float = 1.0) -> np.ndarray:
+        """(V,) probabilities at the last position after softmax(logits / temperature); undecodable ids get 0.
+
+        temperature 0 is greedy: all mass on the arg-max.
+        """
+        if self.T == 0:
+            raise ValueError("empty prompt: there is no position to predict from")
+        logits = self.logits([self.T - 1])[0].astype(np.float64)
+        mask = self.decodable_mask()
+        logits = np.where(mask & np.isfinite(logits), logits, -np.inf)
+        if not np.isfinite(logits).any():
+            return np.zeros_like(logits, dtype=np.float32)
+        if temperature <= 0:
+            p = np.zeros_like(logits)
+            p[int(np.argmax(logits))] = 1.0
+            return p.astype(np.float32)
+        z = logits / temperature
+        z = np.exp(z - z[np.isfinite(z)].max())
+        return (z / z.sum()).astype(np.float32)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy()

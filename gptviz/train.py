@@ -1,0 +1,187 @@
+"""`gptviz train`: train a GPT-2-architecture model on text files and write our .safetensors format.
+
+AdamW with linear warm-up and cosine decay, dropout, a held-out tail of every file, periodic
+validation, a progress line with loss / tokens/s / ETA, bf16 autocast on CPUs that support it.
+Deterministic given --seed. `--resume` continues from OUT.state.pt (written at every save).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .core.config import GPTConfig
+from .core.model import GPT
+from .core.tokenizer import gpt2_tokenizer
+from .checkpoints.native import save_native
+from .train_data import Sampler, load_files, val_windows
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", nargs="+", required=True, metavar="FILE[:WEIGHT]",
+                   help="text files; WEIGHT is the sampling weight of that file (default 1)")
+    p.add_argument("--out", required=True, help="output .safetensors file")
+    p.add_argument("--name", default=None, help="model name stored in the file (default: the file stem)")
+    p.add_argument("--n-layer", type=int, default=4)
+    p.add_argument("--n-head", type=int, default=4)
+    p.add_argument("--n-embd", type=int, default=128)
+    p.add_argument("--block-size", type=int, default=256)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--min-lr", type=float, default=None, help="end of the cosine decay (default lr/10)")
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--repeat-fraction", type=float, default=0.0,
+                   help="share of training sequences that are a random span repeated (forms induction heads)")
+    p.add_argument("--eval-interval", type=int, default=100)
+    p.add_argument("--eval-windows", type=int, default=32, help="held-out windows per file per evaluation")
+    p.add_argument("--save-interval", type=int, default=0, help="also save every N steps (0: only at the end)")
+    p.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32", help="dtype of the saved weights")
+    p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto", help="bf16 autocast for the forward")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--resume", action="store_true", help="continue from OUT.state.pt")
+    p.add_argument("--keep-best", metavar="FILE_NAME", default=None,
+                   help="write the weights with the lowest held-out loss on this data file (early stopping)")
+
+
+def lr_at(step: int, a) -> float:
+    min_lr = a.lr / 10 if a.min_lr is None else a.min_lr
+    if step < a.warmup:
+        return a.lr * (step + 1) / a.warmup
+    progress = min(1.0, (step - a.warmup) / max(1, a.steps - a.warmup))
+    return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (a.lr - min_lr)
+
+
+def _bf16_supported() -> bool:
+    """bf16 autocast only pays where the CPU has native bf16 dot products (measured 1.7x here)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@torch.no_grad()
+def evaluate(model: GPT, files, a, autocast) -> dict[str, float]:
+    model.eval()
+    out = {}
+    for f in files:
+        w = torch.from_numpy(val_windows(f.val, a.block_size, a.eval_windows))
+        if not len(w):
+            continue
+        losses = []
+        for chunk in w.split(a.batch_size):
+            with autocast():
+                _, loss = model(chunk[:, :-1], chunk[:, 1:])
+            losses.append(loss.item() * len(chunk))
+        out[f.path.name] = sum(losses) / len(w)
+    model.train()
+    return out
+
+
+def _progress(step, steps, loss, tps, eta, val):
+    bar = "#" * int(30 * step / steps)
+    v = " ".join(f"{k.split('.')[0][:12]}={x:.3f}" for k, x in val.items())
+    sys.stderr.write(f"\r[{bar:<30}] {step}/{steps} loss {loss:.3f} {tps:,.0f} tok/s ETA {eta/60:.1f} min {v}   ")
+    sys.stderr.flush()
+
+
+def train(a) -> dict:
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    tok = gpt2_tokenizer()
+    files = load_files(a.data, tok, a.val_fraction, a.block_size)
+    cfg = GPTConfig(n_layer=a.n_layer, n_head=a.n_head, n_embd=a.n_embd, block_size=a.block_size,
+                    vocab_size=tok.n_vocab, dropout=a.dropout, activation="gelu_tanh")
+    model = GPT(cfg)
+    model.init_weights(a.seed)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.95))
+    sampler = Sampler(files, a.block_size, tok.eot_id, a.repeat_fraction, a.seed)
+    use_bf16 = a.bf16 == "on" or (a.bf16 == "auto" and _bf16_supported())
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16)
+
+    out = Path(a.out)
+    state_path = out.with_name(out.name + ".state.pt")
+    step, tokens_seen, elapsed = 0, 0, 0.0
+    history = []
+    best = math.inf
+    if a.resume and state_path.exists():
+        st = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optim"])
+        step, tokens_seen, elapsed = st["step"], st["tokens_seen"], st["elapsed"]
+        history = st["history"]
+        best = st.get("best", math.inf)
+        torch.set_rng_state(st["torch_rng"])
+        sampler.rng.bit_generator.state = st["numpy_rng"]
+        print(f"resumed at step {step}", file=sys.stderr)
+
+    def save(final: bool, val: dict[str, float]):
+        facts = {
+            "data": [{"file": f.path.name, "sha256": f.sha256, "weight": f.weight,
+                      "train_tokens": int(len(f.train)), "val_tokens": int(len(f.val))} for f in files],
+            "steps": step, "tokens_seen": tokens_seen, "seconds": round(elapsed, 1),
+            "final_train_loss": history[-1]["train"] if history else None, "val_loss": val,
+            "args": {k: v for k, v in vars(a).items() if k not in ("func", "resume")},
+            "history": history, "bf16": use_bf16, "finished": final,
+            "selected_by": f"lowest held-out loss on {a.keep_best}" if a.keep_best else "last step",
+        }
+        dtype = torch.float16 if a.dtype == "fp16" else torch.float32
+        tmp = out.with_name(out.name + ".tmp")
+        save_native(tmp, model.state_dict(), cfg, tok, a.name or out.stem, dtype=dtype, extra={"training": facts})
+        tmp.replace(out)
+        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "tokens_seen": tokens_seen,
+                    "elapsed": elapsed, "history": history, "best": best, "torch_rng": torch.get_rng_state(),
+                    "numpy_rng": sampler.rng.bit_generator.state}, state_path)
+        return facts
+
+    model.train()
+    ema = None
+    val: dict[str, float] = {}
+    while step < a.steps:
+        t0 = time.perf_counter()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a)
+        x, y = sampler.batch(a.batch_size)
+        with autocast():
+            _, loss = model(torch.from_numpy(x), torch.from_numpy(y))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if a.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
+        opt.step()
+        step += 1
+        tokens_seen += x.size
+        elapsed += time.perf_counter() - t0
+        ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
+        if step % a.eval_interval == 0 or step == a.steps:
+            val = evaluate(model, files, a, autocast)
+            history.append({"step": step, "train": round(ema, 4), **{k: round(v, 4) for k, v in val.items()}})
+            if a.keep_best and val.get(a.keep_best, math.inf) < best:
+                best = val[a.keep_best]
+                facts = save(final=step == a.steps, val=val)
+        if not a.keep_best and a.save_interval and step % a.save_interval == 0 and step < a.steps:
+            save(final=False, val=evaluate(model, files, a, autocast))
+        tps = tokens_seen / max(elapsed, 1e-9)
+        _progress(step, a.steps, ema, tps, (a.steps - step) * a.batch_size * a.block_size / max(tps, 1e-9), val)
+    sys.stderr.write("\n")
+    if not a.keep_best:
+        facts = save(final=True, val=evaluate(model, files, a, autocast))
+    print(f"wrote {out}: {cfg.n_params():,} parameters, {tokens_seen:,} tokens, "
+          f"train loss {facts['final_train_loss']}, val {facts['val_loss']}")
+    return facts

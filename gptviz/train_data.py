@@ -1,0 +1,96 @@
+"""Training data for `gptviz train`: tokenised files, a held-out tail of each, and batch sampling.
+
+Each file is one document unless it contains literal `<|endoftext|>` separators; documents are
+joined with the end-of-text token. The last `val_fraction` of every file's tokens is held out.
+A share of training sequences can be "repeated spans" (random tokens, then the same tokens again),
+the standard way to make induction heads form in a small budget; their first copy carries no loss.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .core.tokenizer import ENDOFTEXT, Tokenizer
+
+
+@dataclass
+class DataFile:
+    path: Path
+    weight: float
+    sha256: str
+    train: np.ndarray   # (N,) int64 token ids
+    val: np.ndarray
+
+
+def parse_data_arg(arg: str) -> tuple[Path, float]:
+    """FILE or FILE:WEIGHT (sampling weight; default 1)."""
+    head, sep, tail = arg.rpartition(":")
+    if sep and head:
+        try:
+            return Path(head), float(tail)
+        except ValueError:
+            pass
+    return Path(arg), 1.0
+
+
+def load_files(args: list[str], tokenizer: Tokenizer, val_fraction: float, block_size: int) -> list[DataFile]:
+    files = []
+    for arg in args:
+        path, weight = parse_data_arg(arg)
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+        ids: list[int] = []
+        for doc in text.split(ENDOFTEXT):
+            if doc.strip():
+                ids.extend(tokenizer.enc.encode_ordinary(doc) if hasattr(tokenizer, "enc") else tokenizer.encode(doc))
+                if tokenizer.eot_id is not None:
+                    ids.append(tokenizer.eot_id)
+        arr = np.asarray(ids, dtype=np.int64)
+        n_val = int(len(arr) * val_fraction)
+        if len(arr) - n_val <= block_size + 1:
+            raise ValueError(f"{path}: {len(arr)} tokens is too little text for block_size {block_size}")
+        files.append(DataFile(path, weight, hashlib.sha256(raw).hexdigest(), arr[: len(arr) - n_val], arr[len(arr) - n_val:]))
+    return files
+
+
+class Sampler:
+    """Random training windows (B, T+1) by file weight, plus repeated-span sequences."""
+
+    def __init__(self, files: list[DataFile], block_size: int, vocab_ids: int, repeat_fraction: float, seed: int):
+        self.files = files
+        self.T = block_size
+        self.vocab_ids = vocab_ids
+        self.repeat_fraction = repeat_fraction
+        w = np.asarray([f.weight for f in files], dtype=np.float64)
+        self.p = w / w.sum()
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, B: int) -> tuple[np.ndarray, np.ndarray]:
+        x = np.empty((B, self.T), dtype=np.int64)
+        y = np.empty((B, self.T), dtype=np.int64)
+        for b in range(B):
+            if self.rng.random() < self.repeat_fraction:
+                x[b], y[b] = self._repeated()
+            else:
+                f = self.files[self.rng.choice(len(self.files), p=self.p)]
+                i = self.rng.integers(0, len(f.train) - self.T - 1)
+                chunk = f.train[i: i + self.T + 1]
+                x[b], y[b] = chunk[:-1], chunk[1:]
+        return x, y
+
+    def _repeated(self) -> tuple[np.ndarray, np.ndarray]:
+        L = int(self.rng.integers(8, self.T // 2 + 1))
+        span = self.rng.integers(0, self.vocab_ids, size=L)
+        seq = np.resize(span, self.T + 1)          # span, span, span... cut to T+1
+        x, y = seq[:-1].copy(), seq[1:].copy()
+        y[: L - 1] = -1                            # the first copy is unpredictable: no loss there
+        return x, y
+
+
+def val_windows(arr: np.ndarray, T: int, max_windows: int) -> np.ndarray:
+    """Non-overlapping (n, T+1) windows from the start of a held-out stream: the same every evaluation."""
+    n = min(max_windows, (len(arr) - 1) // T)
+    return np.stack([arr[i * T: i * T + T + 1] for i in range(n)]) if n else np.empty((0, T + 1), np.int64)
