@@ -1,0 +1,40 @@
+"""Softmax with temperature and top-k, on numpy arrays."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0, mask: np.ndarray | None = None) -> np.ndarray:
+    """(V,) probabilities of softmax(logits / temperature); masked-out or non-finite logits get 0.
+
+    temperature <= 0 is greedy (all mass on the arg-max).
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    ok = np.isfinite(z) if mask is None else (np.isfinite(z) & mask)
+    out = np.zeros_like(z)
+    if not ok.any():
+        return out
+    if temperature <= 0:
+        out[np.flatnonzero(ok)[np.argmax(z[ok])]] = 1.0
+        return out
+    zz = z[ok] / temperature
+    e = np.exp(zz - zz.max())
+    out[ok] = e / e.sum()
+    return out
+
+
+def top_k(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k most probable ids (ties by lower id) and their probabilities, best first."""
+    k = max(0, min(int(k), len(probs)))
+    if k == 0:
+        return np.zeros(0, np.int64), np.zeros(0, probs.dtype)
+    part = np.argpartition(-probs, k - 1)[:k]
+    order = part[np.lexsort((part, -probs[part]))]
+    return order.astype(np.int64), probs[order]
+
+
+def entropy(probs: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Shannon entropy in nats, 0 log 0 = 0."""
+    p = np.asarray(probs, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.where(p > 0, p * np.log(p), 0.0).sum(axis=axis)

@@ -1,0 +1,85 @@
+"""What the panels display for one request: built in the worker from a trace, frozen, numpy only.
+
+The GUI thread receives Frames and never touches torch.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..analysis.attention import pool
+from ..analysis.probabilities import top_k
+from .tokenizer import Piece
+
+THUMB = 48   # overview thumbnails are pooled to at most THUMB x THUMB cells
+
+
+@dataclass(frozen=True)
+class Request:
+    id: int
+    text: str
+    prepend_bos: bool = False
+    layer: int = 0
+    temperature: float = 1.0
+    top_k: int = 10
+    created: float = field(default_factory=time.perf_counter)   # when the edit that caused it happened
+
+
+@dataclass(frozen=True)
+class Frame:
+    request: Request
+    tokens: list[Piece]
+    token_ids: np.ndarray                # (T,)
+    n_prompt_tokens: int
+    truncated: bool
+    block_size: int
+    token_embedding_norm: np.ndarray     # (T,)
+    position_embedding_norm: np.ndarray  # (T,)
+    input_norm: np.ndarray               # (T,)
+    layer: int
+    attention: np.ndarray                # (H, T, T) of `layer`
+    thumbnails: np.ndarray               # (L, H, t, t) pooled patterns of every layer
+    top_ids: np.ndarray                  # (k,)
+    top_probs: np.ndarray                # (k,)
+    top_pieces: list[Piece]
+    warnings: list[str]
+    compute_ms: float
+
+    @property
+    def T(self) -> int:
+        return len(self.token_ids)
+
+
+class FrameBuilder:
+    """Turns requests into frames for one model, remembering the thumbnails of the last token sequence."""
+
+    def __init__(self, model):
+        self.model = model
+        self._thumb_key = None
+        self._thumbs = None
+
+    def build(self, req: Request) -> Frame:
+        t0 = time.perf_counter()
+        m = self.model
+        cfg = m.config
+        tr = m.trace(req.text, prepend_bos=req.prepend_bos)
+        layer = min(max(0, req.layer), cfg.n_layer - 1)
+        T = tr.T
+        if T == 0:
+            empty = np.zeros((cfg.n_head, 0, 0), np.float32)
+            return Frame(req, [], tr.token_ids, 0, False, cfg.block_size, tr.token_embedding_norm,
+                         tr.position_embedding_norm, tr.input_norm, layer, empty,
+                         np.zeros((cfg.n_layer, cfg.n_head, 0, 0), np.float32), np.zeros(0, np.int64),
+                         np.zeros(0, np.float32), [], tr.warnings, (time.perf_counter() - t0) * 1e3)
+        key = tr.token_ids.tobytes()
+        if key != self._thumb_key:
+            self._thumbs = np.stack([pool(tr.attention(i), THUMB) for i in range(cfg.n_layer)])  # (L, H, t, t)
+            self._thumb_key = key
+        att = tr.attention(layer)
+        ids, probs = top_k(tr.next_token_probs(req.temperature), req.top_k)
+        return Frame(req, tr.tokens, tr.token_ids, tr.n_prompt_tokens, tr.truncated, cfg.block_size,
+                     tr.token_embedding_norm, tr.position_embedding_norm, tr.input_norm, layer, att,
+                     self._thumbs, ids, probs, m.tokenizer.pieces(ids), tr.warnings,
+                     (time.perf_counter() - t0) * 1e3)

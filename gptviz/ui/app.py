@@ -1,0 +1,70 @@
+"""Start the Qt application: `gptviz [CHECKPOINT] [--prompt TEXT] [--screenshot PNG]`."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pyqtgraph as pg
+import tempfile
+
+from PySide6.QtCore import QSettings, QTimer, qInstallMessageHandler
+from PySide6.QtWidgets import QApplication
+
+from .main_window import MainWindow
+
+
+def configure_pyqtgraph() -> None:
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, foreground="#374151")
+
+
+_NOISE = ("This plugin does not support propagateSizeHints()",)
+
+
+def _qt_messages(mode, context, message) -> None:
+    """Forward Qt's messages to stderr, minus the offscreen plugin's harmless size-hint notice."""
+    if message not in _NOISE:
+        print(message, file=sys.stderr)
+
+
+def _has_display() -> bool:
+    return (not sys.platform.startswith("linux") or bool(os.environ.get("QT_QPA_PLATFORM"))
+            or bool(os.environ.get("DISPLAY")) or bool(os.environ.get("WAYLAND_DISPLAY")))
+
+
+def run_app(checkpoint=None, prompt=None, screenshot=None, device="auto") -> int:
+    if not _has_display():
+        if not screenshot:
+            raise OSError("no display found (DISPLAY and WAYLAND_DISPLAY are unset); "
+                          "run on a desktop, or render with --screenshot PNG")
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"   # a screenshot needs no screen
+    qInstallMessageHandler(_qt_messages)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("gptviz")
+    app.setOrganizationName("gptviz")
+    configure_pyqtgraph()
+    scratch = tempfile.TemporaryDirectory() if screenshot else None
+    # a screenshot neither reads nor changes the user's saved layout
+    settings = QSettings(f"{scratch.name}/gptviz.ini", QSettings.IniFormat) if scratch else None
+    win = MainWindow(device=device, settings=settings)
+    if screenshot:
+        win.resize(1600, 1000)
+    if prompt is not None:
+        win.editor.setPlainText(prompt)
+    status = {"code": 0}
+    if screenshot:
+        def failed(what, msg):
+            print(f"error: {msg}", file=sys.stderr)
+            status["code"] = 2
+            app.exit(2)
+        win.client.loadFailed.connect(failed)
+
+        def shot(frame):
+            # wait until the newest request is on screen, then let Qt paint once more
+            if win.client.idle and frame.request.text == win.editor.toPlainText():
+                QTimer.singleShot(300, lambda: (win.grab().save(screenshot), app.exit(0)))
+        win.frameShown.connect(shot)
+    win.show()
+    win.load(checkpoint)
+    code = app.exec()
+    win.close()
+    return code or status["code"]

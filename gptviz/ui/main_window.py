@@ -1,0 +1,282 @@
+"""The main window: prompt editor and the four panels in dock widgets, menus, status bar."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QVBoxLayout, QWidget)
+
+from ..core.frame import Request
+from .panels.attention import AttentionPanel
+from .panels.heads import HeadsPanel
+from .panels.next_token import NextTokenPanel
+from .panels.norms import NormsPanel
+from .panels.tokens import TokensPanel
+from .prompt import Debouncer, PromptEditor
+from .worker import ModelInfo, WorkerClient
+
+MAX_RECENT = 8
+DEFAULT_PROMPT = "Once upon a time, there was a little girl named Lily. She loved to play with her"
+
+
+class MainWindow(QMainWindow):
+    frameShown = Signal(object)        # the Frame now on screen (for tests and --screenshot)
+
+    def __init__(self, device: str = "cpu", settings: QSettings | None = None):
+        super().__init__()
+        self.settings = settings or QSettings("gptviz", "gptviz")
+        self.setWindowTitle("gptviz")
+        self.setAcceptDrops(True)
+        self.info: ModelInfo | None = None
+        self.frame = None
+        self.last_error: str | None = None
+        self._next_id = 0
+        self.client = WorkerClient(device, self)
+        self.client.frameReady.connect(self._on_frame)
+        self.client.computeFailed.connect(self._on_compute_failed)
+        self.client.modelLoaded.connect(self._on_loaded)
+        self.client.loadFailed.connect(self._on_load_failed)
+        self.client.busyChanged.connect(self._on_busy)
+        self.debouncer = Debouncer(parent=self)
+        self.debouncer.fire.connect(self.submit)
+        self._build_panels()
+        self._build_menus()
+        self._build_status()
+        self.resize(1600, 1000)
+        self._restore()
+
+    # ---------- construction ----------
+    def _dock(self, title: str, widget, area, name: str) -> QDockWidget:
+        d = QDockWidget(title, self)
+        d.setObjectName(name)
+        d.setWidget(widget)
+        d.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable)
+        self.addDockWidget(area, d)
+        return d
+
+    def _build_panels(self) -> None:
+        self.editor = PromptEditor()
+        self.editor.textChanged.connect(self.debouncer.poke)
+        self.error_banner = QLabel("")
+        self.error_banner.setStyleSheet("color: white; background: #dc2626; padding: 3px;")
+        self.error_banner.setWordWrap(True)
+        self.error_banner.hide()
+        prompt_box = QWidget()
+        lay = QVBoxLayout(prompt_box)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.editor)
+        lay.addWidget(self.error_banner)
+        self.tokens = TokensPanel()
+        self.norms = NormsPanel()
+        self.attention = AttentionPanel()
+        self.next_token = NextTokenPanel()
+        self.heads = HeadsPanel()
+        self.setCentralWidget(self.attention)
+        self.d_prompt = self._dock("Prompt", prompt_box, Qt.TopDockWidgetArea, "prompt")
+        self.d_tokens = self._dock("Token splits", self.tokens, Qt.TopDockWidgetArea, "tokens")
+        self.splitDockWidget(self.d_prompt, self.d_tokens, Qt.Vertical)
+        self.d_norms = self._dock("Embedding and position norms", self.norms, Qt.LeftDockWidgetArea, "norms")
+        self.d_next = self._dock("Next token", self.next_token, Qt.RightDockWidgetArea, "next")
+        self.d_heads = self._dock("All heads", self.heads, Qt.RightDockWidgetArea, "heads")
+        self.splitDockWidget(self.d_next, self.d_heads, Qt.Vertical)
+        self.resizeDocks([self.d_prompt, self.d_tokens], [80, 150], Qt.Vertical)
+        self.resizeDocks([self.d_norms, self.d_next], [420, 420], Qt.Horizontal)
+        self.resizeDocks([self.d_next, self.d_heads], [330, 400], Qt.Vertical)
+        self.attention.layerChanged.connect(lambda _: self.submit())
+        self.next_token.settingsChanged.connect(lambda *_: self.submit())
+        self.tokens.tokenClicked.connect(self.attention.set_query)
+        self.heads.headClicked.connect(self.attention.select)
+        self.attention.headSelected.connect(self.heads.set_selected)
+        self.attention.queryChanged.connect(self.tokens.chips.set_selected)
+        self._default_state = self.saveState()
+
+    def _build_menus(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        self._action(m, "&Open file…", self.open_file_dialog, QKeySequence.Open)
+        self._action(m, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
+        self._action(m, "Open from &Hugging Face cache…", self.open_from_hf_cache)
+        self._action(m, "Open &built-in model", lambda: self.load(None))
+        self.recent_menu = m.addMenu("&Recent files")
+        m.addSeparator()
+        self._action(m, "&Quit", self.close, QKeySequence.Quit)
+        v = self.menuBar().addMenu("&View")
+        for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_next, self.d_heads):
+            v.addAction(d.toggleViewAction())
+        v.addSeparator()
+        self._action(v, "&Reset layout", lambda: self.restoreState(self._default_state))
+        o = self.menuBar().addMenu("&Options")
+        self.bos_action = QAction("Prepend <|endoftext|> (BOS)", self, checkable=True)
+        self.bos_action.toggled.connect(lambda _: self.submit())
+        o.addAction(self.bos_action)
+        h = self.menuBar().addMenu("&Help")
+        self._action(h, "&About gptviz", self._about)
+        self._refresh_recent()
+
+    def _action(self, menu, text, slot, shortcut=None) -> QAction:
+        a = QAction(text, self)
+        if shortcut:
+            a.setShortcut(shortcut)
+        a.triggered.connect(slot)
+        menu.addAction(a)
+        return a
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.model_label = QLabel("loading…")
+        self.latency_label = QLabel("")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.hide()
+        sb.addWidget(self.model_label, 1)
+        sb.addPermanentWidget(self.latency_label)
+        sb.addPermanentWidget(self.busy)
+
+    def _restore(self) -> None:
+        geo, state = self.settings.value("geometry"), self.settings.value("windowState")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        if state is not None:
+            self.restoreState(state)
+
+    # ---------- requests ----------
+    def submit(self) -> None:
+        if self.info is None:
+            return
+        self._next_id += 1
+        created = self.debouncer.first or time.perf_counter()
+        req = Request(self._next_id, self.editor.toPlainText(), self.bos_action.isChecked(), self.attention.layer,
+                      self.next_token.temperature.value(), self.next_token.k.value(), created)
+        self.client.submit(req)
+
+    def _on_frame(self, frame) -> None:
+        if frame.request.id < (self.frame.request.id if self.frame else 0):
+            return                        # an older request finished after a newer one was shown
+        self.frame = frame
+        self.error_banner.hide()
+        special = {self.client_eot} if self.client_eot is not None else set()
+        self.tokens.show_frame(frame, len(frame.request.text), special)
+        self.norms.show_frame(frame)
+        self.attention.show_frame(frame)
+        self.next_token.show_frame(frame)
+        self.heads.show_frame(frame)
+        latency = (time.perf_counter() - frame.request.created) * 1e3
+        self.latency_label.setText(f"update {latency:.0f} ms (model {frame.compute_ms:.0f} ms)")
+        self.frameShown.emit(frame)
+
+    @property
+    def client_eot(self):
+        return 50256 if self.info is not None and self.info.has_bos else None
+
+    def _on_compute_failed(self, req_id: int, msg: str) -> None:
+        self.last_error = msg
+        self.error_banner.setText(f"Could not compute this prompt: {msg}")
+        self.error_banner.show()
+        self.statusBar().showMessage(f"error: {msg}", 10000)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.busy.setVisible(busy)
+
+    # ---------- loading ----------
+    def load(self, path) -> None:
+        self.model_label.setText(f"loading {path or 'the built-in model'}…")
+        self.client.load(None if path is None else str(path))
+
+    def _on_loaded(self, info: ModelInfo) -> None:
+        self.info = info
+        self.frame = None
+        self.setWindowTitle(f"gptviz — {info.name}")
+        self.attention.set_model(info.n_layer, info.n_head)
+        self.bos_action.setEnabled(info.has_bos)
+        self._show_model_label()
+        if info.fmt != "builtin" and info.source not in ("built-in",) and "resources" not in Path(info.source).parts:
+            self._add_recent(info.source)
+        if not self.editor.toPlainText():
+            self.editor.setPlainText(DEFAULT_PROMPT)    # textChanged submits
+        self.submit()
+
+    def _on_load_failed(self, what: str, msg: str) -> None:
+        self.last_error = msg
+        box = QMessageBox(QMessageBox.Warning, "Could not open checkpoint",
+                          f"{what} could not be opened.\n\n{msg}" +
+                          ("\n\nThe previous model is still loaded." if self.info else ""), parent=self)
+        box.setObjectName("loadError")
+        box.open()
+        self._show_model_label()
+        if self.info is None:
+            self.load(None)                  # nothing was loaded yet: fall back to the built-in model
+
+    def _show_model_label(self) -> None:
+        i = self.info
+        if i is None:
+            self.model_label.setText("no model loaded")
+            return
+        self.model_label.setText(
+            f"{i.name}  ·  {i.n_params / 1e6:.2f}M params  ·  {i.n_layer} layers × {i.n_head} heads, "
+            f"d_model {i.n_embd}  ·  context {i.block_size}  ·  {i.tokenizer} tokenizer"
+            + ("  ·  ⚠ " + "; ".join(i.warnings) if i.warnings else ""))
+
+    def open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "",
+                                              "Checkpoints (*.safetensors *.bin *.pt *.pth *.ckpt);;All files (*)")
+        if path:
+            self.load(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open checkpoint folder")
+        if path:
+            self.load(path)
+
+    def open_from_hf_cache(self) -> None:
+        from ..checkpoints.hf import cached_gpt2_models
+        models = cached_gpt2_models()
+        if not models:
+            QMessageBox.information(self, "Hugging Face cache",
+                                    "No GPT-2-family models were found in the local Hugging Face cache.")
+            return
+        name, ok = QInputDialog.getItem(self, "Open from Hugging Face cache", "Model:", [m for m, _ in models], 0, False)
+        if ok:
+            self.load(dict(models)[name])
+
+    def _add_recent(self, path: str) -> None:
+        recent = [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recentFiles", ([path] + recent)[:MAX_RECENT])
+        self._refresh_recent()
+
+    def recent_files(self) -> list[str]:
+        v = self.settings.value("recentFiles") or []
+        return [v] if isinstance(v, str) else list(v)
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.recent_files():
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, p=p: self.load(p))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    def _about(self) -> None:
+        from .. import __version__
+        QMessageBox.about(self, "About gptviz", f"gptviz {__version__}\nLook inside GPT-style language models.")
+
+    # ---------- drag and drop ----------
+    def dragEnterEvent(self, e) -> None:
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:
+        urls = e.mimeData().urls()
+        if urls and urls[0].isLocalFile():
+            self.load(urls[0].toLocalFile())
+            e.acceptProposedAction()
+
+    # ---------- closing ----------
+    def closeEvent(self, e) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("windowState", self.saveState())
+        self.debouncer.blockSignals(True)
+        self.client.shutdown()
+        super().closeEvent(e)
+

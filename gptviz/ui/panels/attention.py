@@ -1,0 +1,178 @@
+"""Attention: the selected head's T x T pattern (query rows, key columns) and a layer x head overview."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+from ..widgets.token_axis import TokenAxis
+
+CMAP = pg.colormap.get("viridis")
+MASK_RGBA = (200, 200, 200, 255)     # the causal mask: future keys a query cannot see
+
+
+def _mask_image(T: int) -> np.ndarray:
+    img = np.zeros((T, T, 4), np.uint8)
+    img[np.triu(np.ones((T, T), bool), 1)] = MASK_RGBA
+    return img
+
+
+class AttentionPanel(QWidget):
+    layerChanged = Signal(int)
+    headSelected = Signal(int, int)    # layer, head
+    queryChanged = Signal(object)      # position or None
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.frame = None
+        self.n_layer, self.n_head = 1, 1
+        self.head = 0
+        self.layer = 0
+        self.query: int | None = None
+
+        self.layer_box, self.head_box = QSpinBox(), QSpinBox()
+        self.layer_box.setPrefix("layer ")
+        self.head_box.setPrefix("head ")
+        self.layer_box.valueChanged.connect(self._layer_box_changed)
+        self.head_box.valueChanged.connect(self._head_box_changed)
+        self.readout = QLabel("Hover a cell: query token → key token: p.  Click a row to highlight a query.")
+        self.readout.setStyleSheet("color: #374151;")
+        controls = QHBoxLayout()
+        controls.addWidget(self.layer_box)
+        controls.addWidget(self.head_box)
+        controls.addWidget(QLabel("(←/→ heads, ↑/↓ layers)"))
+        controls.addStretch(1)
+
+        # --- heatmap ---
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground("w")
+        self.xaxis, self.yaxis = TokenAxis("bottom"), TokenAxis("left")
+        self.plot = self.view.addPlot(axisItems={"bottom": self.xaxis, "left": self.yaxis})
+        self.plot.setLabel("bottom", "key (attended to)")
+        self.plot.setLabel("left", "query")
+        self.plot.invertY(True)
+        self.plot.setAspectLocked(True)
+        self.plot.setMenuEnabled(False)
+        self.img = pg.ImageItem(axisOrder="row-major")
+        self.img.setColorMap(CMAP)
+        self.mask = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.img)
+        self.plot.addItem(self.mask)
+        self.bar = pg.ColorBarItem(values=(0, 1), colorMap=CMAP, interactive=False, label="attention p")
+        self.bar.setImageItem(self.img, insert_in=self.plot)
+        self.row_box = QGraphicsRectItem()
+        self.row_box.setPen(QPen(QColor("#ef4444"), 0))
+        self.row_box.hide()
+        self.plot.addItem(self.row_box)
+        self.view.scene().sigMouseMoved.connect(self._hover)
+        self.view.scene().sigMouseClicked.connect(self._click)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(controls)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(self.readout)
+        self.setFocusPolicy(Qt.StrongFocus)
+
+    # --- model and frames ---
+    def set_model(self, n_layer: int, n_head: int) -> None:
+        self.n_layer, self.n_head = n_layer, n_head
+        self.layer_box.setRange(0, n_layer - 1)
+        self.head_box.setRange(0, n_head - 1)
+        self.select(min(self.layer, n_layer - 1), min(self.head, n_head - 1))
+
+    def show_frame(self, frame) -> None:
+        self.frame = frame
+        T = frame.T
+        labels = [p.text for p in frame.tokens]
+        self.xaxis.set_labels(labels)
+        self.yaxis.set_labels(labels)
+        if self.query is not None and self.query >= T:
+            self.query = None
+        self.mask.setImage(_mask_image(T) if T else np.zeros((1, 1, 4), np.uint8))
+        self._show_head()
+        self.plot.setRange(xRange=(0, max(T, 1)), yRange=(0, max(T, 1)), padding=0.01)
+
+    def selected_matrix(self) -> np.ndarray | None:
+        """The (T, T) pattern on screen, or None while the frame is for another layer."""
+        f = self.frame
+        if f is None or f.layer != self.layer or not f.T:
+            return None
+        return f.attention[self.head]
+
+    def _show_head(self) -> None:
+        m = self.selected_matrix()
+        if m is None:        # empty prompt, or the frame for the newly selected layer is on its way
+            if self.frame is not None and not self.frame.T:
+                self.img.clear()
+            return
+        self.img.setImage(m, autoLevels=False, levels=(0, 1))
+        self._show_row()
+
+    def _show_row(self) -> None:
+        if self.query is None or self.frame is None:
+            self.row_box.hide()
+            return
+        self.row_box.setRect(QRectF(0, self.query, self.frame.T, 1))
+        self.row_box.show()
+
+    # --- selection ---
+    def select(self, layer: int, head: int) -> None:
+        layer = max(0, min(layer, self.n_layer - 1))
+        head = max(0, min(head, self.n_head - 1))
+        changed = layer != self.layer
+        self.layer, self.head = layer, head
+        for box, v in ((self.layer_box, layer), (self.head_box, head)):
+            box.blockSignals(True)
+            box.setValue(v)
+            box.blockSignals(False)
+        self._show_head()
+        self.headSelected.emit(layer, head)
+        if changed:
+            self.layerChanged.emit(layer)
+
+    def set_query(self, pos: int | None) -> None:
+        self.query = pos
+        self._show_row()
+        self.queryChanged.emit(pos)
+
+    def _layer_box_changed(self, v: int) -> None:
+        self.select(v, self.head)
+
+    def _head_box_changed(self, v: int) -> None:
+        self.select(self.layer, v)
+
+    def keyPressEvent(self, e) -> None:
+        step = {Qt.Key_Left: (0, -1), Qt.Key_Right: (0, 1), Qt.Key_Up: (-1, 0), Qt.Key_Down: (1, 0)}.get(e.key())
+        if step is None:
+            return super().keyPressEvent(e)
+        self.select(self.layer + step[0], self.head + step[1])
+
+    # --- mouse ---
+    def cell_at(self, scene_pos) -> tuple[int, int] | None:
+        if self.frame is None or not self.frame.T:
+            return None
+        p = self.plot.vb.mapSceneToView(scene_pos)
+        q, k = int(np.floor(p.y())), int(np.floor(p.x()))
+        if 0 <= q < self.frame.T and 0 <= k < self.frame.T:
+            return q, k
+        return None
+
+    def describe_cell(self, q: int, k: int) -> str:
+        f = self.frame
+        m = self.selected_matrix()
+        p = "masked (future)" if k > q else (f"{m[q, k]:.4f}" if m is not None else "…")
+        return f"L{self.layer} H{self.head}   #{q} {f.tokens[q].text} → #{k} {f.tokens[k].text}: {p}"
+
+    def _hover(self, pos) -> None:
+        cell = self.cell_at(pos)
+        if cell is not None:
+            self.readout.setText(self.describe_cell(*cell))
+
+    def _click(self, ev) -> None:
+        cell = self.cell_at(ev.scenePos())
+        if cell is not None:
+            self.set_query(None if self.query == cell[0] else cell[0])
+            self.setFocus()

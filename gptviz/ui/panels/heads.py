@@ -1,0 +1,85 @@
+"""All heads at a glance: every layer x head pattern as a thumbnail; clicking one selects it."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
+
+from .attention import CMAP, MASK_RGBA
+
+
+class HeadsPanel(QWidget):
+    headClicked = Signal(int, int)     # layer, head
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground("w")
+        self.plot = self.view.addPlot()
+        self.plot.invertY(True)
+        self.plot.setAspectLocked(True)
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.hideButtons()
+        self.plot.setLabel("left", "layer")
+        self.plot.setLabel("bottom", "head")
+        self.img = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.img)
+        self.sel = QGraphicsRectItem()
+        self.sel.setPen(QPen(QColor("#ef4444"), 0))
+        self.plot.addItem(self.sel)
+        self.view.scene().sigMouseClicked.connect(self._click)
+        note = QLabel("Each thumbnail is scaled to its own maximum; grey is the causal mask. Click to select.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #374151;")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(note)
+        self.shape = (0, 0)
+        self.tile, self.t = 1, 1
+        self.selected = (0, 0)
+
+    def show_frame(self, frame) -> None:
+        th = frame.thumbnails                 # (L, H, t, t)
+        if not th.size:
+            self.img.clear()
+            self.shape = (0, 0)
+            return
+        L, H, t, _ = th.shape
+        gap = max(1, t // 6)
+        size = t + gap
+        mosaic = np.full((L * size - gap, H * size - gap, 4), 255, np.uint8)
+        upper = np.triu(np.ones((t, t), bool), 1)
+        for i in range(L):
+            for j in range(H):
+                tile = th[i, j]
+                rgba = CMAP.map(tile / max(float(tile.max()), 1e-9), mode="byte")
+                rgba[upper] = MASK_RGBA
+                mosaic[i * size: i * size + t, j * size: j * size + t] = rgba
+        self.img.setImage(mosaic)
+        self.shape, self.tile, self.t = (L, H), size, t
+        self.plot.getAxis("left").setTicks([[(i * size + t / 2, str(i)) for i in range(L)]])
+        self.plot.getAxis("bottom").setTicks([[(j * size + t / 2, str(j)) for j in range(H)]])
+        self.plot.vb.setRange(xRange=(0, mosaic.shape[1]), yRange=(0, mosaic.shape[0]), padding=0.02)
+        self.set_selected(*self.selected)
+
+    def set_selected(self, layer: int, head: int) -> None:
+        self.selected = (layer, head)
+        if self.shape[0]:
+            s, t = self.tile, self.t
+            self.sel.setRect(QRectF(head * s - 0.5, layer * s - 0.5, t + 1, t + 1))
+
+    def tile_at(self, scene_pos) -> tuple[int, int] | None:
+        if not self.shape[0]:
+            return None
+        p = self.plot.vb.mapSceneToView(scene_pos)
+        i, j = int(p.y() // self.tile), int(p.x() // self.tile)
+        return (i, j) if 0 <= i < self.shape[0] and 0 <= j < self.shape[1] else None
+
+    def _click(self, ev) -> None:
+        hit = self.tile_at(ev.scenePos())
+        if hit is not None:
+            self.headClicked.emit(*hit)

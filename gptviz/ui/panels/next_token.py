@@ -1,0 +1,88 @@
+"""Next-token probabilities: top-k bar chart after softmax with temperature."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+from ..widgets.token_axis import TokenAxis
+
+
+class NextTokenPanel(QWidget):
+    settingsChanged = Signal(float, int)     # temperature, k
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.0, 5.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setValue(1.0)
+        self.temperature.setToolTip("softmax(logits / T); 0 is greedy")
+        self.k = QSpinBox()
+        self.k.setRange(1, 50)
+        self.k.setValue(10)
+        self.temperature.valueChanged.connect(self._changed)
+        self.k.valueChanged.connect(self._changed)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("temperature"))
+        controls.addWidget(self.temperature)
+        controls.addWidget(QLabel("top-k"))
+        controls.addWidget(self.k)
+        controls.addStretch(1)
+
+        self.axis = TokenAxis("left", max_chars=14)
+        self.plot = pg.PlotWidget(axisItems={"left": self.axis})
+        self.plot.setBackground("w")
+        self.plot.invertY(True)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.hideButtons()
+        self.plot.setLabel("bottom", "probability")
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush="#6366f1", pen=None)
+        self.plot.addItem(self.bars)
+        self.texts: list[pg.TextItem] = []
+        self.caption = QLabel("")
+        self.caption.setStyleSheet("color: #374151;")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(controls)
+        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.caption)
+        self.frame = None
+
+    def _changed(self, *_):
+        self.settingsChanged.emit(self.temperature.value(), self.k.value())
+
+    def show_frame(self, frame) -> None:
+        self.frame = frame
+        k = len(frame.top_ids)
+        y = np.arange(k)
+        probs = frame.top_probs.astype(float)
+        self.bars.setOpts(x0=np.zeros(k), y=y, width=probs, height=0.7)
+        self.axis.set_labels([p.text for p in frame.top_pieces])
+        while len(self.texts) < k:
+            t = pg.TextItem(color="#111827", anchor=(0, 0.5))
+            self.plot.addItem(t)
+            self.texts.append(t)
+        for i, t in enumerate(self.texts):
+            if i < k:
+                t.setText(f"{probs[i] * 100:.1f}%  [{int(frame.top_ids[i])}]")
+                t.setPos(probs[i], i)
+                t.show()
+            else:
+                t.hide()
+        xmax = float(probs.max()) if k else 1.0
+        self.plot.setXRange(0, max(xmax * 1.35, 0.05), padding=0)
+        self.plot.setYRange(-0.6, max(k, 1) - 0.4, padding=0)
+        if frame.T:
+            last = frame.tokens[-1].text
+            self.caption.setText(f"after “{last}” (position {frame.T - 1}), T = {frame.request.temperature:g}: "
+                                 f"top {k} hold {probs.sum() * 100:.1f}% of the mass")
+        else:
+            self.caption.setText("Type a prompt to see the next-token distribution.")
+
+    def rows(self) -> list[tuple[str, float]]:
+        """(display form, probability) as shown, best first."""
+        f = self.frame
+        return [] if f is None else [(p.text, float(q)) for p, q in zip(f.top_pieces, f.top_probs)]

@@ -1,0 +1,105 @@
+"""Token chips: one rounded box per token (display form above, id below), wrapped like text."""
+from __future__ import annotations
+
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+
+from ...core.tokenizer import Piece
+
+COLORS = [QColor("#dbeafe"), QColor("#fde68a")]       # alternating chip colours
+SPECIAL = QColor("#fecaca")                            # <|endoftext|> and friends
+SELECTED = QColor("#2563eb")
+
+
+class TokenChips(QWidget):
+    tokenClicked = Signal(int)         # position clicked
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        self.pieces: list[Piece] = []
+        self.special_ids: set[int] = set()
+        self.selected: int | None = None
+        self._rects: list[QRect] = []
+        self.font_text = QFont(self.font())
+        self.font_text.setPointSizeF(self.font().pointSizeF() * 1.05)
+        self.font_id = QFont(self.font())
+        self.font_id.setPointSizeF(self.font().pointSizeF() * 0.75)
+        self._height = 40
+
+    def set_pieces(self, pieces: list[Piece], special_ids: set[int] = frozenset()) -> None:
+        self.pieces = pieces
+        self.special_ids = set(special_ids)
+        if self.selected is not None and self.selected >= len(pieces):
+            self.selected = None
+        self._layout()
+        self.update()
+
+    def set_selected(self, pos: int | None) -> None:
+        self.selected = pos
+        self.update()
+
+    def _layout(self) -> None:
+        ft, fi = QFontMetrics(self.font_text), QFontMetrics(self.font_id)
+        line_h = ft.height() + fi.height() + 8
+        x, y, width = 4, 4, max(100, self.width() - 8)
+        rects = []
+        for p in self.pieces:
+            w = max(ft.horizontalAdvance(p.text), fi.horizontalAdvance(str(p.id))) + 10
+            if x + w > width and x > 4:
+                x, y = 4, y + line_h + 4
+            rects.append(QRect(x, y, w, line_h))
+            x += w + 3
+        self._rects = rects
+        self._height = y + line_h + 6
+        self.setMinimumHeight(self._height)
+        self.updateGeometry()
+
+    def sizeHint(self) -> QSize:
+        return QSize(400, self._height)
+
+    def resizeEvent(self, e) -> None:
+        self._layout()
+        super().resizeEvent(e)
+
+    def paintEvent(self, e) -> None:
+        qp = QPainter(self)
+        qp.setRenderHint(QPainter.Antialiasing)
+        ft, fi = QFontMetrics(self.font_text), QFontMetrics(self.font_id)
+        visible = e.rect()
+        for i, (p, r) in enumerate(zip(self.pieces, self._rects)):
+            if not r.intersects(visible):
+                continue
+            fill = SPECIAL if p.id in self.special_ids else COLORS[i % 2]
+            qp.setPen(QPen(SELECTED, 2) if i == self.selected else QPen(fill.darker(130), 1))
+            qp.setBrush(fill)
+            qp.drawRoundedRect(r.adjusted(0, 0, -1, -1), 4, 4)
+            qp.setPen(QColor("#111827"))
+            qp.setFont(self.font_text)
+            qp.drawText(QRect(r.x(), r.y() + 2, r.width(), ft.height()), Qt.AlignHCenter, p.text)
+            qp.setPen(QColor("#6b7280"))
+            qp.setFont(self.font_id)
+            qp.drawText(QRect(r.x(), r.y() + ft.height() + 3, r.width(), fi.height()), Qt.AlignHCenter, str(p.id))
+        qp.end()
+
+    def index_at(self, pos) -> int | None:
+        for i, r in enumerate(self._rects):
+            if r.contains(pos):
+                return i
+        return None
+
+    def mouseMoveEvent(self, e) -> None:
+        i = self.index_at(e.position().toPoint())
+        if i is None:
+            QToolTip.hideText()
+            return
+        p = self.pieces[i]
+        QToolTip.showText(e.globalPosition().toPoint(),
+                          f"position {i}\nid {p.id}\nbytes {p.bytes.hex(' ')}\n{p.bytes!r}", self)
+
+    def mousePressEvent(self, e) -> None:
+        i = self.index_at(e.position().toPoint())
+        if i is not None:
+            self.tokenClicked.emit(i)

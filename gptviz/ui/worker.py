@@ -1,0 +1,168 @@
+"""One worker thread owns the model; the GUI talks to it only through queued signals.
+
+WorkerClient (GUI side) keeps at most one request running and one pending: a newer request
+replaces the pending one, so only the newest text is ever computed after the running one.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from ..core.frame import FrameBuilder, Request
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    source: str
+    fmt: str
+    n_params: int
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int
+    vocab_size: int
+    tokenizer: str
+    has_bos: bool
+    warnings: list[str] = field(default_factory=list)
+    load_ms: float = 0.0
+
+
+def _message(e: BaseException) -> str:
+    msg = " ".join(str(e).split())
+    return msg if isinstance(e, (ValueError, OSError)) and msg else f"{type(e).__name__}: {msg}"
+
+
+class _Worker(QObject):
+    loaded = Signal(object)            # ModelInfo
+    loadFailed = Signal(str, str)      # what was asked, why it failed
+    frameReady = Signal(object)        # Frame
+    computeFailed = Signal(int, str)   # request id, message
+
+    def __init__(self, device: str):
+        super().__init__()
+        self.device = device
+        self.builder: FrameBuilder | None = None
+
+    @Slot(object)
+    def load(self, path):
+        t0 = time.perf_counter()
+        try:
+            from ..core.session import open_model
+            model = open_model(path, device=self.device)
+            builder = FrameBuilder(model)
+        except (Exception, MemoryError) as e:   # the previous model stays loaded
+            self.loadFailed.emit("the built-in model" if path is None else str(path), _message(e))
+            return
+        self.builder = builder
+        c = model.config
+        self.loaded.emit(ModelInfo(model.name, model.source, model.format, model.n_params, c.n_layer, c.n_head,
+                                   c.n_embd, c.block_size, c.vocab_size, model.tokenizer.name,
+                                   model.tokenizer.eot_id is not None, list(model.warnings),
+                                   (time.perf_counter() - t0) * 1e3))
+
+    @Slot(object)
+    def compute(self, req: Request):
+        if self.builder is None:
+            self.computeFailed.emit(req.id, "no model is loaded")
+            return
+        try:
+            frame = self.builder.build(req)
+        except Exception as e:
+            traceback.print_exc()
+            self.computeFailed.emit(req.id, _message(e))
+            return
+        self.frameReady.emit(frame)
+
+
+class WorkerClient(QObject):
+    """GUI-side handle: submit requests and loads; signals come back on the GUI thread."""
+    frameReady = Signal(object)
+    computeFailed = Signal(int, str)
+    modelLoaded = Signal(object)
+    loadFailed = Signal(str, str)
+    busyChanged = Signal(bool)
+    _toCompute = Signal(object)
+    _toLoad = Signal(object)
+
+    def __init__(self, device: str = "cpu", parent=None):
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName("gptviz-worker")
+        self._worker = _Worker(device)
+        self._worker.moveToThread(self._thread)
+        self._toCompute.connect(self._worker.compute)
+        self._toLoad.connect(self._worker.load)
+        self._worker.frameReady.connect(self._on_frame)
+        self._worker.computeFailed.connect(self._on_failed)
+        self._worker.loaded.connect(self._on_loaded)
+        self._worker.loadFailed.connect(self._on_load_failed)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._thread.start()
+        self.running: Request | None = None
+        self.pending: Request | None = None
+        self.loading = False
+        self.sent = 0                  # requests actually computed (for tests and the status bar)
+        self.max_outstanding = 0       # most requests ever running + pending at once
+
+    # --- requests ---
+    def submit(self, req: Request) -> None:
+        if self.running is None and not self.loading:
+            self._send(req)
+        else:
+            self.pending = req         # newest wins: an older pending request is dropped
+        self.max_outstanding = max(self.max_outstanding, (self.running is not None) + (self.pending is not None))
+
+    def _send(self, req: Request) -> None:
+        self.running = req
+        self.sent += 1
+        self._toCompute.emit(req)
+        self.busyChanged.emit(True)
+
+    def _next(self) -> None:
+        self.running = None
+        if self.pending is not None and not self.loading:
+            req, self.pending = self.pending, None
+            self._send(req)
+        elif not self.loading:
+            self.busyChanged.emit(False)
+
+    def _on_frame(self, frame) -> None:
+        self._next()
+        self.frameReady.emit(frame)
+
+    def _on_failed(self, req_id: int, msg: str) -> None:
+        self._next()
+        self.computeFailed.emit(req_id, msg)
+
+    # --- loading ---
+    def load(self, path) -> None:
+        self.loading = True
+        self.busyChanged.emit(True)
+        self._toLoad.emit(path)
+
+    def _on_loaded(self, info) -> None:
+        self.loading = False
+        self.pending = None            # computed for the old model; the window submits again
+        self.modelLoaded.emit(info)
+        if self.running is None:
+            self.busyChanged.emit(False)
+
+    def _on_load_failed(self, what: str, msg: str) -> None:
+        self.loading = False
+        self.loadFailed.emit(what, msg)
+        if self.running is None:
+            self._next()
+
+    @property
+    def idle(self) -> bool:
+        return self.running is None and self.pending is None and not self.loading
+
+    def shutdown(self) -> None:
+        """Stop the thread after the current job; safe to call twice."""
+        if self._thread.isRunning():
+            self._thread.quit()
+            self._thread.wait()
