@@ -40,7 +40,7 @@ def _inspect_parser() -> argparse.ArgumentParser:
     p.add_argument("--prepend-bos", action="store_true", help="start with <|endoftext|>")
     p.add_argument("--json", action="store_true", help="print tokens and top-k as JSON")
     p.add_argument("--out", metavar="FILE.npz", help="write token ids, logits, attention and norms")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when available)")
     return p
 
 

@@ -96,7 +96,8 @@ def _progress(step, steps, loss, tps, eta, val):
     sys.stderr.flush()
 
 
-def train(a) -> dict:
+def train(a) -> tuple[GPT, dict]:
+    """Train per the parsed arguments; returns the model in its final state and the facts written."""
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -184,4 +185,4 @@ def train(a) -> dict:
         facts = save(final=True, val=evaluate(model, files, a, autocast))
     print(f"wrote {out}: {cfg.n_params():,} parameters, {tokens_seen:,} tokens, "
           f"train loss {facts['final_train_loss']}, val {facts['val_loss']}")
-    return facts
+    return model, facts

@@ -1,0 +1,34 @@
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")   # before any QApplication exists
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pyqtgraph_options():
+    from gptviz.ui.app import configure_pyqtgraph
+    configure_pyqtgraph()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, hf_folder):
+    """A main window on the small random HF model, with settings in a scratch file."""
+    from PySide6.QtCore import QSettings
+    from gptviz.ui.main_window import MainWindow
+    win = MainWindow(device="cpu", settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(win)
+    win.resize(1600, 1000)
+    win.show()
+    with qtbot.waitSignal(win.client.modelLoaded, timeout=60000):
+        win.load(str(hf_folder))
+    qtbot.waitUntil(lambda: win.frame is not None and win.client.idle, timeout=60000)
+    yield win
+    win.close()
+
+
+def settle(qtbot, win, text=None, timeout=60000):
+    """Wait until the worker is idle and the frame on screen is for the editor's current text."""
+    want = win.editor.toPlainText() if text is None else text
+    qtbot.waitUntil(lambda: win.client.idle and not win.debouncer._timer.isActive()
+                    and win.frame is not None and win.frame.request.text == want, timeout=timeout)

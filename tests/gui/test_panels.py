@@ -1,0 +1,99 @@
+"""The window shows exactly what a fresh trace of the final text computes (pytest-qt, offscreen)."""
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+import gptviz
+from gptviz.analysis.probabilities import top_k
+from tests.gui.conftest import settle
+
+
+@pytest.fixture(scope="module")
+def reference(hf_folder):
+    return gptviz.load(str(hf_folder))
+
+
+def _assert_matches_fresh_trace(win, reference, text):
+    reference.clear_cache()
+    tr = reference.trace(text, prepend_bos=win.bos_action.isChecked())
+    f = win.frame
+    # tokens panel
+    assert [(p.id, p.text) for p in win.tokens.chips.pieces] == [(t.id, t.text) for t in tr.tokens]
+    assert f"{tr.T}</b> tokens" in win.tokens.summary.text()
+    # norms panel: the plotted curves
+    for key in ("token_embedding_norm", "position_embedding_norm", "input_norm"):
+        x, y = win.norms.curves[key].getData()
+        np.testing.assert_allclose(y, getattr(tr, key), rtol=1e-5)
+        np.testing.assert_array_equal(x, np.arange(tr.T))
+    # attention panel: the image on screen is the selected head of the selected layer
+    layer, head = win.attention.layer, win.attention.head
+    np.testing.assert_allclose(win.attention.img.image, tr.attention(layer)[head], atol=1e-5)
+    # next-token panel: the bars are the top-k of the softmax at the chosen temperature
+    ids, probs = top_k(tr.next_token_probs(win.next_token.temperature.value()), win.next_token.k.value())
+    assert [i for i in f.top_ids] == list(ids)
+    np.testing.assert_allclose(win.next_token.bars.opts["width"], probs, atol=1e-6)
+    assert [t for t, _ in win.next_token.rows()] == [reference.tokenizer.piece(int(i)).text for i in ids]
+
+
+def test_typing_updates_all_panels(qtbot, window, reference):
+    window.editor.clear()
+    qtbot.keyClicks(window.editor, "The cat sat on the mat. The cat")
+    settle(qtbot, window)
+    _assert_matches_fresh_trace(window, reference, "The cat sat on the mat. The cat")
+
+
+def test_layer_head_selection_and_temperature(qtbot, window, reference):
+    window.editor.setPlainText("Colourless green ideas sleep furiously")
+    settle(qtbot, window)
+    window.heads.headClicked.emit(1, 2)          # as a click on the thumbnail does
+    qtbot.waitUntil(lambda: window.frame.layer == 1 and window.client.idle, timeout=30000)
+    assert (window.attention.layer, window.attention.head) == (1, 2)
+    window.next_token.temperature.setValue(0.5)
+    window.next_token.k.setValue(7)
+    qtbot.waitUntil(lambda: window.frame.request.temperature == 0.5 and window.frame.request.top_k == 7
+                    and window.client.idle, timeout=30000)
+    _assert_matches_fresh_trace(window, reference, "Colourless green ideas sleep furiously")
+    # keyboard stepping: right arrow moves to the next head, down to the next layer (clamped)
+    qtbot.keyClick(window.attention, Qt.Key_Right)
+    assert window.attention.head == 3
+    qtbot.keyClick(window.attention, Qt.Key_Up)
+    assert window.attention.layer == 0
+    qtbot.waitUntil(lambda: window.frame.layer == 0 and window.client.idle, timeout=30000)
+    _assert_matches_fresh_trace(window, reference, "Colourless green ideas sleep furiously")
+
+
+def test_prepend_bos_option(qtbot, window, reference):
+    window.editor.setPlainText("Hello")
+    settle(qtbot, window)
+    window.bos_action.setChecked(True)
+    qtbot.waitUntil(lambda: window.frame.request.prepend_bos and window.client.idle, timeout=30000)
+    assert window.tokens.chips.pieces[0].id == 50256
+    _assert_matches_fresh_trace(window, reference, "Hello")
+
+
+def test_hover_readouts(qtbot, window):
+    window.editor.setPlainText("one two three four")
+    settle(qtbot, window)
+    a = window.attention
+    m = a.selected_matrix()
+    assert a.describe_cell(3, 1).endswith(f"{m[3, 1]:.4f}")
+    assert "masked" in a.describe_cell(1, 3)
+    assert "‖tok‖" in window.norms.values_at(2)
+    window.tokens.chips.tokenClicked.emit(2)      # clicking a token highlights its query row
+    assert a.query == 2 and a.row_box.isVisible()
+
+
+def test_truncation_notice(qtbot, window):
+    text = " ".join(f"w{i}" for i in range(80))       # > 64 tokens, the model's context
+    window.editor.setPlainText(text)
+    settle(qtbot, window)
+    assert window.frame.truncated
+    assert window.tokens.notice.isVisible() and "longer than the context window" in window.tokens.notice.text()
+    assert "64 / 64" in window.tokens.summary.text()
+
+
+def test_empty_prompt(qtbot, window):
+    window.editor.setPlainText("")
+    settle(qtbot, window, "")
+    assert window.frame.T == 0 and window.tokens.chips.pieces == []
+    assert "Type a prompt" in window.next_token.caption.text()
