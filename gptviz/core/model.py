@@ -139,13 +139,16 @@ class GPT(nn.Module):
         (L+1, T, C), and each layer's full (k, v), each (nh, start+T, hs).
         """
         T = idx.shape[0]
+        L, C = self.config.n_layer, self.config.n_embd
         pos = torch.arange(start, start + T, device=idx.device)
         x = (self.transformer.wte(idx) + self.transformer.wpe(pos))[None]             # (1, T, C)
-        resid = [x[0]]
+        resid = torch.empty(L + 1, T, C, dtype=x.dtype, device=x.device)              # filled as we go: no stack copy
+        resid[0] = x[0]
         kvs = []
         for i, block in enumerate(self.transformer.h):
             p = None if past is None else (past[i][0][None], past[i][1][None])
             x, (k, v) = block(x, p)
-            resid.append(x[0])
-            kvs.append((k[0], v[0]))                                                   # (nh, start+T, hs)
-        return torch.stack(resid), kvs
+            resid[i + 1] = x[0]
+            # contiguous copies: views would keep each layer's whole (T, 3C) qkv buffer, queries included, alive
+            kvs.append((k[0].contiguous(), v[0].contiguous()))                         # (nh, start+T, hs)
+        return resid, kvs

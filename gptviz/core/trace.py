@@ -45,18 +45,26 @@ class Trace:
 
     @torch.no_grad()
     def attention(self, layer: int) -> np.ndarray:
-        """(H, T, T) float32 softmax(QK^T/sqrt(hs)) with the causal mask: rows sum to 1, zero above the diagonal."""
+        """(H, T, T) float32 softmax(QK^T/sqrt(hs)) with the causal mask: rows sum to 1, zero above the diagonal.
+
+        Computed from the cached residual stream and keys, one head at a time into the output,
+        so the only T x T memory is the result and one head's scores.
+        """
         if not 0 <= layer < self.n_layer:
             raise IndexError(f"layer {layer} out of range 0..{self.n_layer - 1}")
         block = self._model.transformer.h[layer]
         x = block.ln_1(self._resid[layer])[None]               # (1, T, C)
         q, _, _ = block.attn.qkv(x)                            # (1, nh, T, hs)
         k = self._keys[layer]                                  # (nh, T, hs)
-        att = (q[0] @ k.transpose(-1, -2)) / math.sqrt(k.shape[-1])   # (nh, T, T)
-        T = att.shape[-1]
-        causal = torch.ones(T, T, dtype=torch.bool, device=att.device).tril()
-        att = att.float().masked_fill(~causal, float("-inf")).softmax(dim=-1)
-        return _np(att)
+        H, T, hs = k.shape
+        out = torch.empty(H, T, T, dtype=torch.float32)
+        future = torch.ones(T, T, dtype=torch.bool, device=k.device).triu_(1)
+        scale = 1.0 / math.sqrt(hs)
+        for h in range(H):
+            s = (q[0, h] @ k[h].transpose(0, 1)).float().mul_(scale)   # (T, T)
+            s.masked_fill_(future, float("-inf"))
+            out[h] = torch.softmax(s, dim=-1).cpu()
+        return out.numpy()
 
     @torch.no_grad()
     def residual(self, layer: int) -> np.ndarray:
