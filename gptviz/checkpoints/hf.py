@@ -13,7 +13,7 @@ from .errors import CheckpointError
 from .loaded import Checkpoint
 from .safetensors_io import read_safetensors
 from .torch_io import load_torch_file
-from .validate import convert_tensors
+from .validate import convert_tensors, mixed_prefix_warning
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 _ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
@@ -82,17 +82,21 @@ def load_hf(path: Path) -> Checkpoint:
     cfg = config_from_hf(cfg_dict, str(cfg_file))
     rename, transpose = _renamer(cfg), _transposed(cfg)
     if weights.suffix == ".safetensors":
-        state = read_safetensors(weights).load(cfg, str(weights), rename, transpose)
+        st = read_safetensors(weights)
+        names = list(st.shapes)
+        state = st.load(cfg, str(weights), rename, transpose)
     else:
         raw = load_torch_file(weights)
         if not isinstance(raw, dict):
             raise CheckpointError(f"{weights}: expected a state dict, found {type(raw).__name__}")
+        names = list(raw)
         state = convert_tensors(raw, cfg, str(weights), rename, transpose)
+    names = [k for k in names if rename(k) is not None and k != "lm_head.weight"]
     try:
         tok = bpe_from_hf_files(folder)
     except TokenizerError as e:
         raise CheckpointError(f"{folder}: {e}") from None
-    warnings = []
+    warnings = mixed_prefix_warning(names, "transformer.")
     if tok is None:
         tok = gpt2_tokenizer()
         warnings.append("no tokenizer files beside the weights; using GPT-2's tokenizer")

@@ -15,7 +15,7 @@ from .errors import CheckpointError
 from .loaded import Checkpoint
 from .safe_unpickle import load_plain_pickle
 from .torch_io import load_torch_file
-from .validate import convert_tensors
+from .validate import convert_tensors, mixed_prefix_warning
 
 _ARGS = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")
 
@@ -68,6 +68,7 @@ def load_nanogpt(path: Path, raw=None) -> Checkpoint:
     weights = raw["model"]
     if not isinstance(weights, dict):
         raise CheckpointError(f"{path}: 'model' is a {type(weights).__name__}, not a state dict")
+    warnings = mixed_prefix_warning(weights, "_orig_mod.")
     weights = {k.removeprefix("_orig_mod."): v for k, v in weights.items()}
     wte, head = weights.get("transformer.wte.weight"), weights.get("lm_head.weight")
     tied = head is None or (isinstance(head, torch.Tensor) and isinstance(wte, torch.Tensor)
@@ -82,7 +83,6 @@ def load_nanogpt(path: Path, raw=None) -> Checkpoint:
         return k
 
     state = convert_tensors(weights, cfg, str(path), rename)
-    warnings = []
     metas = find_meta(path)
     if metas:
         tok = char_tokenizer(metas[0])

@@ -1,6 +1,7 @@
 """Cross-check weights against their config before any model is built; convert to our key layout."""
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import torch
@@ -30,6 +31,32 @@ def check_state_dict(cfg: GPTConfig, shapes: dict[str, tuple[int, ...]], source:
         k = extra[0]
         raise CheckpointError(f"{source}: unexpected weight {k} with shape {list(shapes[k])} "
                               f"(config has n_layer={cfg.n_layer}, bias={cfg.bias}); {len(extra)} extra key(s)")
+    check_fits_in_memory(cfg, source)
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel says can still be allocated without swapping (Linux), else None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(cfg: GPTConfig, source: str) -> None:
+    """Refuse up front, from the header's sizes, a model whose float32 weights would not fit in free memory."""
+    need = cfg.n_params() * 4 + 256 * 2**20          # weights as float32 + room for a trace
+    free = available_memory()
+    if free is not None and need > free:
+        raise CheckpointError(f"{source}: refused: the model needs about {need / 2**30:.1f} GiB "
+                              f"({cfg.n_params() / 1e6:,.0f}M parameters as float32) but only "
+                              f"{free / 2**30:.1f} GiB of memory is free")
 
 
 def renamed_shapes(shapes: dict[str, tuple[int, ...]], rename: Rename, transpose: frozenset[str],
@@ -60,6 +87,14 @@ def convert_tensors(raw: dict[str, torch.Tensor], cfg: GPTConfig, source: str, r
 
 def _oriented(shape: tuple[int, ...], transposed: bool) -> tuple[int, ...]:
     return tuple(reversed(shape)) if transposed else shape
+
+
+def mixed_prefix_warning(keys, prefix: str) -> list[str]:
+    """A visible note when only some keys carry a prefix (we accept both, but it is unusual)."""
+    keys = list(keys)
+    n = sum(k.startswith(prefix) for k in keys)
+    return [f"{n} of {len(keys)} weight names start with '{prefix}' and the rest do not; both were accepted"] \
+        if 0 < n < len(keys) else []
 
 
 def non_finite_warnings(state: dict[str, torch.Tensor]) -> list[str]:

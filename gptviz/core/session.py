@@ -30,15 +30,19 @@ class LoadedModel:
         self.training = ckpt.training
         self.warnings = list(ckpt.warnings)
         self.device = torch.device(device)
-        model = GPT(self.config)
+        with torch.device("meta"):          # no random init, no second copy: the loaded tensors are used as they are
+            model = GPT(self.config)
         state = dict(ckpt.state_dict)
         if self.config.tie_word_embeddings:
             state["lm_head.weight"] = state["transformer.wte.weight"]
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=True)
         self.model = model.to(self.device).eval()
-        if self.tokenizer.n_vocab > self.config.vocab_size:
-            self.warnings.append(f"tokenizer has {self.tokenizer.n_vocab} ids but the model only "
-                                 f"{self.config.vocab_size}; higher ids are dropped from prompts")
+        V, n = self.config.vocab_size, self.tokenizer.n_vocab
+        if n > V:
+            self.warnings.append(f"tokenizer has {n} ids but the model only {V}; higher ids are dropped from prompts")
+        elif V > n:
+            self.warnings.append(f"the model's vocabulary has {V} ids, the tokenizer {n}: "
+                                 f"the {V - n} ids without a token are never shown or sampled")
         self._cache: _Cache | None = None
         self.last_reused = 0    # tokens taken from the cache by the last trace (for status and benchmarks)
 

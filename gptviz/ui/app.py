@@ -65,6 +65,12 @@ def run_app(checkpoint=None, prompt=None, screenshot=None, device="auto") -> int
         win.frameShown.connect(shot)
     win.show()
     win.load(checkpoint)
-    code = app.exec()
+    code = app.exec() or status["code"]
     win.close()
-    return code or status["code"]
+    if not win.worker_stopped:
+        # a load or trace is still running in the worker: settings are saved and nothing else is
+        # pending, so leave now rather than make the user wait for it (destroying it would abort)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

@@ -33,6 +33,7 @@ class MainWindow(QMainWindow):
         self.info: ModelInfo | None = None
         self.frame = None
         self.last_error: str | None = None
+        self.worker_stopped = True
         self._next_id = 0
         self.client = WorkerClient(device, self)
         self.client.frameReady.connect(self._on_frame)
@@ -276,7 +277,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, e) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("windowState", self.saveState())
+        self.settings.sync()
         self.debouncer.blockSignals(True)
-        self.client.shutdown()
+        self.worker_stopped = self.client.shutdown()
         super().closeEvent(e)
 

@@ -5,6 +5,7 @@ replaces the pending one, so only the newest text is ever computed after the run
 """
 from __future__ import annotations
 
+import atexit
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -161,8 +162,27 @@ class WorkerClient(QObject):
     def idle(self) -> bool:
         return self.running is None and self.pending is None and not self.loading
 
-    def shutdown(self) -> None:
-        """Stop the thread after the current job; safe to call twice."""
+    def shutdown(self, timeout_ms: int = 1500) -> bool:
+        """Stop the thread after the current job, waiting at most `timeout_ms`; True when it has stopped.
+
+        A job still running after that (a long load) keeps its thread object alive until it ends:
+        destroying a running QThread aborts the process. run_app exits without waiting for it.
+        """
+        if self._thread in _ORPHANS:          # already given up on once: do not wait again
+            return False
         if self._thread.isRunning():
             self._thread.quit()
-            self._thread.wait()
+            if not self._thread.wait(timeout_ms):
+                self._thread.setParent(None)
+                _ORPHANS.append(self._thread)
+                return False
+        return True
+
+
+_ORPHANS: list[QThread] = []
+
+
+@atexit.register
+def _wait_for_orphans() -> None:
+    for t in _ORPHANS:
+        t.wait()
