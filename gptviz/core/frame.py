@@ -79,6 +79,8 @@ class FrameBuilder:
             self._thumb_key = key
         att = tr.attention(layer)
         ids, probs = top_k(tr.next_token_probs(req.temperature), req.top_k)
+        keep = probs > 0                     # zero-probability ids (greedy, padded vocab, NaN model) are not candidates
+        ids, probs = ids[keep], probs[keep]
         return Frame(req, tr.tokens, tr.token_ids, tr.n_prompt_tokens, tr.truncated, cfg.block_size,
                      tr.token_embedding_norm, tr.position_embedding_norm, tr.input_norm, layer, att,
                      self._thumbs, ids, probs, m.tokenizer.pieces(ids), tr.warnings,

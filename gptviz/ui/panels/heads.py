@@ -55,7 +55,7 @@ class HeadsPanel(QWidget):
         upper = np.triu(np.ones((t, t), bool), 1)
         for i in range(L):
             for j in range(H):
-                tile = th[i, j]
+                tile = np.nan_to_num(th[i, j])    # a NaN model's patterns draw as zeros, not as warnings
                 rgba = CMAP.map(tile / max(float(tile.max()), 1e-9), mode="byte")
                 rgba[upper] = MASK_RGBA
                 mosaic[i * size: i * size + t, j * size: j * size + t] = rgba
