@@ -50,6 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--resume", action="store_true", help="continue from OUT.state.pt")
+    p.add_argument("--stop-at", type=int, default=None,
+                   help="stop after this many steps, keeping the schedule of --steps (resume later with --resume)")
     p.add_argument("--keep-best", metavar="FILE_NAME", default=None,
                    help="write the weights with the lowest held-out loss on this data file (early stopping)")
 
@@ -154,7 +156,8 @@ def train(a) -> tuple[GPT, dict]:
     model.train()
     ema = None
     val: dict[str, float] = {}
-    while step < a.steps:
+    last = a.steps if a.stop_at is None else min(a.steps, a.stop_at)
+    while step < last:
         t0 = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a)
@@ -170,19 +173,19 @@ def train(a) -> tuple[GPT, dict]:
         tokens_seen += x.size
         elapsed += time.perf_counter() - t0
         ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
-        if step % a.eval_interval == 0 or step == a.steps:
+        if step % a.eval_interval == 0 or step == last:
             val = evaluate(model, files, a, autocast)
             history.append({"step": step, "train": round(ema, 4), **{k: round(v, 4) for k, v in val.items()}})
             if a.keep_best and val.get(a.keep_best, math.inf) < best:
                 best = val[a.keep_best]
                 facts = save(final=step == a.steps, val=val)
-        if not a.keep_best and a.save_interval and step % a.save_interval == 0 and step < a.steps:
+        if not a.keep_best and a.save_interval and step % a.save_interval == 0 and step < last:
             save(final=False, val=evaluate(model, files, a, autocast))
         tps = tokens_seen / max(elapsed, 1e-9)
         _progress(step, a.steps, ema, tps, (a.steps - step) * a.batch_size * a.block_size / max(tps, 1e-9), val)
     sys.stderr.write("\n")
     if not a.keep_best:
-        facts = save(final=True, val=evaluate(model, files, a, autocast))
+        facts = save(final=step == a.steps, val=evaluate(model, files, a, autocast))
     print(f"wrote {out}: {cfg.n_params():,} parameters, {tokens_seen:,} tokens, "
           f"train loss {facts['final_train_loss']}, val {facts['val_loss']}")
     return model, facts

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..analysis.attention import pool
+from ..analysis.attention import pool_keys, thumbnail_rows
 from ..analysis.probabilities import top_k
 from .tokenizer import Piece
 
-THUMB = 48   # overview thumbnails are pooled to at most THUMB x THUMB cells
+THUMB = 48   # overview thumbnails: one sampled query per row bin, keys pooled to THUMB bins
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Frame:
     input_norm: np.ndarray               # (T,)
     layer: int
     attention: np.ndarray                # (H, T, T) of `layer`
-    thumbnails: np.ndarray               # (L, H, t, t) pooled patterns of every layer
+    thumbnails: np.ndarray               # (L, H, t, t) overview of every layer's patterns (rows sampled, keys pooled)
     top_ids: np.ndarray                  # (k,)
     top_probs: np.ndarray                # (k,)
     top_pieces: list[Piece]
@@ -75,7 +75,9 @@ class FrameBuilder:
                          np.zeros(0, np.float32), [], tr.warnings, (time.perf_counter() - t0) * 1e3)
         key = tr.token_ids.tobytes()
         if key != self._thumb_key:
-            self._thumbs = np.stack([pool(tr.attention(i), THUMB) for i in range(cfg.n_layer)])  # (L, H, t, t)
+            rows = thumbnail_rows(T, THUMB)
+            self._thumbs = np.stack([pool_keys(tr.attention_rows(i, rows), THUMB)
+                                     for i in range(cfg.n_layer)])                                 # (L, H, t, t)
             self._thumb_key = key
         att = tr.attention(layer)
         ids, probs = top_k(tr.next_token_probs(req.temperature), req.top_k)

@@ -67,6 +67,18 @@ class Trace:
         return out.numpy()
 
     @torch.no_grad()
+    def attention_rows(self, layer: int, rows) -> np.ndarray:
+        """(H, len(rows), T) attention of the given query positions only: cheap overviews of long prompts."""
+        block = self._model.transformer.h[layer]
+        rows_t = torch.as_tensor(np.asarray(rows), dtype=torch.long, device=self._resid.device)
+        x = block.ln_1(self._resid[layer][rows_t])[None]       # (1, R, C)
+        q, _, _ = block.attn.qkv(x)                            # (1, nh, R, hs)
+        k = self._keys[layer]                                  # (nh, T, hs)
+        s = (q[0] @ k.transpose(-1, -2)).float() / math.sqrt(k.shape[-1])   # (nh, R, T)
+        future = torch.arange(k.shape[1], device=k.device)[None, :] > rows_t[:, None]   # (R, T)
+        return _np(s.masked_fill_(future, float("-inf")).softmax(dim=-1))
+
+    @torch.no_grad()
     def residual(self, layer: int) -> np.ndarray:
         """(T, C) residual stream after block `layer`-1 (0: the embedding sum, L: the last block's output)."""
         return _np(self._resid[layer])

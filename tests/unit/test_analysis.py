@@ -1,0 +1,42 @@
+"""Numpy analysis functions against direct recomputation, and the sampled-row attention view."""
+import numpy as np
+
+import gptviz
+from gptviz.analysis.attention import pool, pool_keys, thumbnail_rows
+from gptviz.analysis.probabilities import entropy, softmax, top_k
+
+
+def test_softmax_top_k_entropy():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=100)
+    p = softmax(z, 0.7)
+    e = np.exp(z / 0.7)
+    np.testing.assert_allclose(p, e / e.sum())
+    mask = np.arange(100) < 90
+    pm = softmax(z, 1.0, mask)
+    assert np.all(pm[90:] == 0) and abs(pm.sum() - 1) < 1e-12
+    ids, probs = top_k(p, 5)
+    np.testing.assert_array_equal(ids, np.argsort(-p)[:5])
+    np.testing.assert_allclose(probs, np.sort(p)[::-1][:5])
+    assert softmax(z, 0)[np.argmax(z)] == 1
+    np.testing.assert_allclose(entropy(np.full(8, 1 / 8)), np.log(8))
+    assert top_k(np.array([0.2, 0.5, 0.2, 0.1]), 3)[0].tolist() == [1, 0, 2]     # ties: lower id first
+
+
+def test_pooling_matches_block_means():
+    rng = np.random.default_rng(1)
+    a = rng.random((2, 100, 100))
+    p = pool(a, 10)
+    np.testing.assert_allclose(p[1, 3, 7], a[1, 30:40, 70:80].mean(), rtol=1e-6)
+    r = pool_keys(a[:, [9, 19]], 10)
+    np.testing.assert_allclose(r[0, 1, 2], a[0, 19, 20:30].mean(), rtol=1e-6)
+    assert thumbnail_rows(100, 10).tolist() == [9, 19, 29, 39, 49, 59, 69, 79, 89, 99]
+    assert thumbnail_rows(5, 10).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_attention_rows_equal_full_pattern_rows(hf_folder):
+    m = gptviz.load(str(hf_folder))
+    tr = m.trace("The quick brown fox jumps over the lazy dog and keeps running")
+    rows = [0, 3, tr.T - 1]
+    for layer in range(m.config.n_layer):
+        np.testing.assert_allclose(tr.attention_rows(layer, rows), tr.attention(layer)[:, rows], atol=1e-6)
