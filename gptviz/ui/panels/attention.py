@@ -1,6 +1,8 @@
 """Attention: the selected head's T x T pattern (query rows, key columns) and a layer x head overview."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
@@ -13,6 +15,7 @@ CMAP = pg.colormap.get("viridis")
 MASK_RGBA = (200, 200, 200, 255)     # the causal mask: future keys a query cannot see
 
 
+@functools.lru_cache(maxsize=4)
 def _mask_image(T: int) -> np.ndarray:
     img = np.zeros((T, T, 4), np.uint8)
     img[np.triu(np.ones((T, T), bool), 1)] = MASK_RGBA

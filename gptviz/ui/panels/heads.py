@@ -9,6 +9,8 @@ from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from .attention import CMAP, MASK_RGBA
 
+LUT = CMAP.getLookupTable(0.0, 1.0, 256, alpha=True)      # (256, 4) uint8
+
 
 class HeadsPanel(QWidget):
     headClicked = Signal(int, int)     # layer, head
@@ -51,14 +53,14 @@ class HeadsPanel(QWidget):
         L, H, t, _ = th.shape
         gap = max(1, t // 6)
         size = t + gap
-        mosaic = np.full((L * size - gap, H * size - gap, 4), 255, np.uint8)
-        upper = np.triu(np.ones((t, t), bool), 1)
-        for i in range(L):
-            for j in range(H):
-                tile = np.nan_to_num(th[i, j])    # a NaN model's patterns draw as zeros, not as warnings
-                rgba = CMAP.map(tile / max(float(tile.max()), 1e-9), mode="byte")
-                rgba[upper] = MASK_RGBA
-                mosaic[i * size: i * size + t, j * size: j * size + t] = rgba
+        # each tile scaled to its own max, coloured through one lookup table (one numpy gather, not L*H maps)
+        th = np.nan_to_num(th)                                             # a NaN model draws as zeros
+        norm = th / np.maximum(th.max(axis=(2, 3), keepdims=True), 1e-9)  # (L, H, t, t) in [0, 1]
+        rgba = LUT[(norm * 255).astype(np.uint8)]                          # (L, H, t, t, 4)
+        rgba[:, :, np.triu(np.ones((t, t), bool), 1)] = MASK_RGBA
+        mosaic = np.full((L, size, H, size, 4), 255, np.uint8)
+        mosaic[:, :t, :, :t] = rgba.transpose(0, 2, 1, 3, 4)               # (L, t, H, t, 4)
+        mosaic = mosaic.reshape(L * size, H * size, 4)[: L * size - gap, : H * size - gap]
         self.img.setImage(mosaic)
         self.shape, self.tile, self.t = (L, H), size, t
         self.plot.getAxis("left").setTicks([[(i * size + t / 2, str(i)) for i in range(L)]])

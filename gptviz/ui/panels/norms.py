@@ -40,8 +40,9 @@ class NormsPanel(QWidget):
     def show_frame(self, frame) -> None:
         self.frame = frame
         x = np.arange(frame.T)
-        for key, _, _ in SERIES:
-            self.curves[key].setData(x, getattr(frame, key))
+        dots = frame.T <= 128        # markers help on short prompts; past that they only cost paint time
+        for key, _, color in SERIES:
+            self.curves[key].setData(x, getattr(frame, key), symbol="o" if dots else None)
         self.axis.set_labels([p.text for p in frame.tokens])
         self.plot.setXRange(-0.5, max(frame.T - 0.5, 0.5), padding=0.02)
         self.plot.enableAutoRange(axis="y")

@@ -28,6 +28,7 @@ class TokenChips(QWidget):
         self.font_id = QFont(self.font())
         self.font_id.setPointSizeF(self.font().pointSizeF() * 0.75)
         self._height = 40
+        self._widths: dict[int, int] = {}    # chip width per token id: measuring text is the costly part of layout
 
     def set_pieces(self, pieces: list[Piece], special_ids: set[int] = frozenset()) -> None:
         self.pieces = pieces
@@ -46,8 +47,11 @@ class TokenChips(QWidget):
         line_h = ft.height() + fi.height() + 8
         x, y, width = 4, 4, max(100, self.width() - 8)
         rects = []
+        widths = self._widths
         for p in self.pieces:
-            w = max(ft.horizontalAdvance(p.text), fi.horizontalAdvance(str(p.id))) + 10
+            w = widths.get(p.id)
+            if w is None:
+                w = widths[p.id] = max(ft.horizontalAdvance(p.text), fi.horizontalAdvance(str(p.id))) + 10
             if x + w > width and x > 4:
                 x, y = 4, y + line_h + 4
             rects.append(QRect(x, y, w, line_h))
