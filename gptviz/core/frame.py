@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..analysis.attention import pool_keys, thumbnail_rows
+from ..analysis.heads import STATS, head_scores, sample_rows
 from ..analysis.probabilities import top_k
 from .tokenizer import Piece
 
@@ -44,6 +45,7 @@ class Frame:
     top_ids: np.ndarray                  # (k,)
     top_probs: np.ndarray                # (k,)
     top_pieces: list[Piece]
+    head_stats: dict[str, np.ndarray]    # name -> (L, H): entropy, prev, first, induction
     warnings: list[str]
     compute_ms: float
 
@@ -59,6 +61,7 @@ class FrameBuilder:
         self.model = model
         self._thumb_key = None
         self._thumbs = None
+        self._stats = None
 
     def build(self, req: Request) -> Frame:
         t0 = time.perf_counter()
@@ -72,12 +75,11 @@ class FrameBuilder:
             return Frame(req, [], tr.token_ids, 0, False, cfg.block_size, tr.token_embedding_norm,
                          tr.position_embedding_norm, tr.input_norm, layer, empty,
                          np.zeros((cfg.n_layer, cfg.n_head, 0, 0), np.float32), np.zeros(0, np.int64),
-                         np.zeros(0, np.float32), [], tr.warnings, (time.perf_counter() - t0) * 1e3)
+                         np.zeros(0, np.float32), [], {k: np.full((cfg.n_layer, cfg.n_head), np.nan) for k in STATS},
+                         tr.warnings, (time.perf_counter() - t0) * 1e3)
         key = tr.token_ids.tobytes()
         if key != self._thumb_key:
-            rows = thumbnail_rows(T, THUMB)
-            self._thumbs = np.stack([pool_keys(tr.attention_rows(i, rows), THUMB)
-                                     for i in range(cfg.n_layer)])                                 # (L, H, t, t)
+            self._thumbs, self._stats = self._overview(tr)
             self._thumb_key = key
         att = tr.attention(layer)
         ids, probs = top_k(tr.next_token_probs(req.temperature), req.top_k)
@@ -85,5 +87,19 @@ class FrameBuilder:
         ids, probs = ids[keep], probs[keep]
         return Frame(req, tr.tokens, tr.token_ids, tr.n_prompt_tokens, tr.truncated, cfg.block_size,
                      tr.token_embedding_norm, tr.position_embedding_norm, tr.input_norm, layer, att,
-                     self._thumbs, ids, probs, m.tokenizer.pieces(ids), tr.warnings,
+                     self._thumbs, ids, probs, m.tokenizer.pieces(ids), self._stats, tr.warnings,
                      (time.perf_counter() - t0) * 1e3)
+
+    def _overview(self, tr) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Every layer's thumbnails (L, H, t, t) and head statistics (L, H), from exact attention rows."""
+        T = tr.T
+        t_rows, s_rows = thumbnail_rows(T, THUMB), sample_rows(T)
+        rows = np.union1d(t_rows, s_rows)                     # one row computation serves both views
+        t_idx, s_idx = np.searchsorted(rows, t_rows), np.searchsorted(rows, s_rows)
+        thumbs, stats = [], {k: [] for k in STATS}
+        for layer in range(self.model.config.n_layer):
+            att = tr.attention_rows(layer, rows)               # (H, R, T)
+            thumbs.append(pool_keys(att[:, t_idx], THUMB))
+            for k, v in head_scores(att[:, s_idx], s_rows, tr.token_ids).items():
+                stats[k].append(v)
+        return np.stack(thumbs), {k: np.stack(v) for k, v in stats.items()}

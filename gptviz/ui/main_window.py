@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, Q
 
 from ..core.frame import Request
 from .panels.attention import AttentionPanel
+from .panels.head_stats import HeadStatsPanel
 from .panels.heads import HeadsPanel
 from .panels.next_token import NextTokenPanel
 from .panels.norms import NormsPanel
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.attention = AttentionPanel()
         self.next_token = NextTokenPanel()
         self.heads = HeadsPanel()
+        self.head_stats = HeadStatsPanel()
         self.setCentralWidget(self.attention)
         self.d_prompt = self._dock("Prompt", prompt_box, Qt.TopDockWidgetArea, "prompt")
         self.d_tokens = self._dock("Token splits", self.tokens, Qt.TopDockWidgetArea, "tokens")
@@ -83,6 +85,9 @@ class MainWindow(QMainWindow):
         self.d_next = self._dock("Next token", self.next_token, Qt.RightDockWidgetArea, "next")
         self.d_heads = self._dock("All heads", self.heads, Qt.RightDockWidgetArea, "heads")
         self.splitDockWidget(self.d_next, self.d_heads, Qt.Vertical)
+        self.d_stats = self._dock("Head statistics", self.head_stats, Qt.RightDockWidgetArea, "stats")
+        self.tabifyDockWidget(self.d_heads, self.d_stats)
+        self.d_heads.raise_()
         self.resizeDocks([self.d_prompt, self.d_tokens], [80, 150], Qt.Vertical)
         self.resizeDocks([self.d_norms, self.d_next], [420, 420], Qt.Horizontal)
         self.resizeDocks([self.d_next, self.d_heads], [330, 400], Qt.Vertical)
@@ -90,6 +95,7 @@ class MainWindow(QMainWindow):
         self.next_token.settingsChanged.connect(lambda *_: self.submit())
         self.tokens.tokenClicked.connect(self.attention.set_query)
         self.heads.headClicked.connect(self.attention.select)
+        self.head_stats.headClicked.connect(self.attention.select)
         self.attention.headSelected.connect(self.heads.set_selected)
         self.attention.queryChanged.connect(self.tokens.chips.set_selected)
         self._default_state = self.saveState()
@@ -104,7 +110,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.Quit)
         v = self.menuBar().addMenu("&View")
-        for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_next, self.d_heads):
+        for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_next, self.d_heads, self.d_stats):
             v.addAction(d.toggleViewAction())
         v.addSeparator()
         self._action(v, "&Reset layout", lambda: self.restoreState(self._default_state))
@@ -164,6 +170,7 @@ class MainWindow(QMainWindow):
         self.attention.show_frame(frame)
         self.next_token.show_frame(frame)
         self.heads.show_frame(frame)
+        self.head_stats.show_frame(frame)
         latency = (time.perf_counter() - frame.request.created) * 1e3
         self.latency_label.setText(f"update {latency:.0f} ms (model {frame.compute_ms:.0f} ms)")
         self.frameShown.emit(frame)

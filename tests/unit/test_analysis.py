@@ -40,3 +40,46 @@ def test_attention_rows_equal_full_pattern_rows(hf_folder):
     rows = [0, 3, tr.T - 1]
     for layer in range(m.config.n_layer):
         np.testing.assert_allclose(tr.attention_rows(layer, rows), tr.attention(layer)[:, rows], atol=1e-6)
+
+
+def _naive_scores(a, ids):
+    """Direct per-query loops over a full (H, T, T) pattern."""
+    H, T, _ = a.shape
+    prev = np.array([np.mean([a[h, i, i - 1] for i in range(1, T)]) for h in range(H)])
+    first = np.array([np.mean([a[h, i, 0] for i in range(1, T)]) for h in range(H)])
+    ind = []
+    for h in range(H):
+        vals = []
+        for i in range(T):
+            keys = [j + 1 for j in range(i) if ids[j] == ids[i]]
+            if keys:
+                vals.append(sum(a[h, i, k] for k in keys))
+        ind.append(np.mean(vals) if vals else np.nan)
+    ent = np.array([np.mean([-(a[h, i][a[h, i] > 0] * np.log(a[h, i][a[h, i] > 0])).sum() for i in range(T)])
+                    for h in range(H)])
+    return {"prev": prev, "first": first, "induction": np.array(ind), "entropy": ent}
+
+
+def test_head_scores_equal_naive_loops(hf_folder):
+    from gptviz.analysis.heads import head_scores, sample_rows
+    m = gptviz.load(str(hf_folder))
+    tr = m.trace("a b c d a b c d e f a b x y a b")
+    rows = sample_rows(tr.T)
+    for layer in range(m.config.n_layer):
+        full = tr.attention(layer)
+        got = head_scores(tr.attention_rows(layer, rows), rows, tr.token_ids)
+        want = _naive_scores(full, tr.token_ids)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-6)
+
+
+def test_head_scores_on_sampled_rows_match_those_rows(hf_folder):
+    from gptviz.analysis.heads import head_scores, sample_rows
+    m = gptviz.load(str(hf_folder))
+    tr = m.trace_ids(list(range(300, 330)) * 2)                  # 60 tokens, 20 sampled query rows
+    rows = sample_rows(tr.T, 20)
+    assert len(rows) == 20 and rows[0] == 0 and rows[-1] == tr.T - 1
+    full = tr.attention(1)
+    got = head_scores(tr.attention_rows(1, rows), rows, tr.token_ids)
+    keep = rows[rows >= 1]
+    np.testing.assert_allclose(got["prev"], full[:, keep, keep - 1].mean(-1), rtol=1e-5)

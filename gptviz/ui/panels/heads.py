@@ -8,6 +8,7 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from .attention import CMAP, MASK_RGBA
+from .head_stats import badges
 
 LUT = CMAP.getLookupTable(0.0, 1.0, 256, alpha=True)      # (256, 4) uint8
 
@@ -41,6 +42,7 @@ class HeadsPanel(QWidget):
         lay.addWidget(self.view, 1)
         lay.addWidget(note)
         self.shape = (0, 0)
+        self.labels: list[pg.TextItem] = []
         self.tile, self.t = 1, 1
         self.selected = (0, 0)
 
@@ -63,10 +65,31 @@ class HeadsPanel(QWidget):
         mosaic = mosaic.reshape(L * size, H * size, 4)[: L * size - gap, : H * size - gap]
         self.img.setImage(mosaic)
         self.shape, self.tile, self.t = (L, H), size, t
+        self._show_badges(frame.head_stats, L, H, size)
         self.plot.getAxis("left").setTicks([[(i * size + t / 2, str(i)) for i in range(L)]])
         self.plot.getAxis("bottom").setTicks([[(j * size + t / 2, str(j)) for j in range(H)]])
         self.plot.vb.setRange(xRange=(0, mosaic.shape[1]), yRange=(0, mosaic.shape[0]), padding=0.02)
         self.set_selected(*self.selected)
+
+    def _show_badges(self, stats, L: int, H: int, size: int) -> None:
+        """P / I / S letters on heads whose statistics mark them as previous-token, induction or sink heads."""
+        while len(self.labels) < L * H:
+            t = pg.TextItem(color="#dc2626", anchor=(1, 0))
+            t.setZValue(10)
+            self.plot.addItem(t)
+            self.labels.append(t)
+        for n, t in enumerate(self.labels):
+            if n < L * H:
+                i, j = divmod(n, H)
+                t.setText(badges(stats, i, j))
+                t.setPos((j + 1) * size - 1, i * size)
+                t.show()
+            else:
+                t.hide()
+
+    def badge_text(self) -> dict[tuple[int, int], str]:
+        L, H = self.shape
+        return {divmod(n, H): self.labels[n].toPlainText() for n in range(L * H) if self.labels[n].toPlainText()}
 
     def set_selected(self, layer: int, head: int) -> None:
         self.selected = (layer, head)

@@ -1,0 +1,78 @@
+"""Head statistics: a sortable table of every head's entropy, previous-token, first-token and induction scores."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+COLUMNS = (("layer", None), ("head", None), ("prev-token", "prev"), ("induction", "induction"),
+           ("first-token", "first"), ("entropy (nats)", "entropy"))
+# badge thresholds for the All heads grid
+BADGES = (("P", "prev", 0.4), ("I", "induction", 0.3), ("S", "first", 0.6))
+
+
+def badges(stats: dict[str, np.ndarray], layer: int, head: int) -> str:
+    return "".join(b for b, key, thr in BADGES if np.nan_to_num(stats[key][layer, head]) > thr)
+
+
+class _Num(QTableWidgetItem):
+    """A cell that sorts by its number (NaN last)."""
+
+    def __init__(self, value: float, digits: int = 3):
+        super().__init__("–" if np.isnan(value) else f"{value:.{digits}f}")
+        self.value = -np.inf if np.isnan(value) else float(value)
+        self.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+
+    def __lt__(self, other):
+        return self.value < other.value
+
+
+class HeadStatsPanel(QWidget):
+    headClicked = Signal(int, int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels([c for c, _ in COLUMNS])
+        self.table.setSortingEnabled(True)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.verticalHeader().hide()
+        self.table.cellClicked.connect(self._clicked)
+        note = QLabel("Over the current prompt. prev-token: attention on the previous token; induction: on tokens "
+                      "that followed earlier copies of the current token; first-token: on position 0. Badges in "
+                      "All heads: P prev > 0.4, I induction > 0.3, S first > 0.6.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #374151;")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(note)
+        self.stats = None
+
+    def show_frame(self, frame) -> None:
+        if frame.head_stats is self.stats:
+            return                                   # unchanged tokens: keep the user's sort and scroll
+        self.stats = frame.head_stats
+        L, H = next(iter(frame.head_stats.values())).shape
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(L * H)
+        for r, (layer, head) in enumerate((i, j) for i in range(L) for j in range(H)):
+            for c, (_, key) in enumerate(COLUMNS):
+                if key is None:
+                    item = _Num(float(layer if c == 0 else head), 0)
+                else:
+                    item = _Num(float(frame.head_stats[key][layer, head]))
+                self.table.setItem(r, c, item)
+        self.table.setSortingEnabled(True)
+
+    def rows(self) -> list[tuple[int, int, dict[str, float]]]:
+        """(layer, head, stats) in the table's current order."""
+        out = []
+        for r in range(self.table.rowCount()):
+            layer, head = int(self.table.item(r, 0).value), int(self.table.item(r, 1).value)
+            out.append((layer, head, {key: self.table.item(r, c).value for c, (_, key) in enumerate(COLUMNS) if key}))
+        return out
+
+    def _clicked(self, row: int, _col: int) -> None:
+        self.headClicked.emit(int(self.table.item(row, 0).value), int(self.table.item(row, 1).value))
