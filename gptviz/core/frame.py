@@ -29,6 +29,20 @@ class Request:
 
 
 @dataclass(frozen=True)
+class GenerateJob:
+    """Sample `n` tokens after `text` in the worker; `cancel` (a threading.Event) stops it between tokens."""
+    id: int
+    text: str
+    n: int
+    temperature: float
+    top_k: int
+    top_p: float
+    seed: int
+    prepend_bos: bool
+    cancel: object
+
+
+@dataclass(frozen=True)
 class Frame:
     request: Request
     tokens: list[Piece]

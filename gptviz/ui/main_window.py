@@ -1,6 +1,7 @@
 """The main window: prompt editor and the four panels in dock widgets, menus, status bar."""
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QVBoxLayout, QWidget)
 
-from ..core.frame import Request
+from ..core.frame import GenerateJob, Request
 from .panels.attention import AttentionPanel
 from .panels.head_stats import HeadStatsPanel
 from .panels.heads import HeadsPanel
@@ -42,6 +43,9 @@ class MainWindow(QMainWindow):
         self.client.modelLoaded.connect(self._on_loaded)
         self.client.loadFailed.connect(self._on_load_failed)
         self.client.busyChanged.connect(self._on_busy)
+        self.client.generated.connect(self._on_generated)
+        self.client.generationDone.connect(self._on_generation_done)
+        self.job: GenerateJob | None = None
         self.debouncer = Debouncer(parent=self)
         self.debouncer.fire.connect(self.submit)
         self._build_panels()
@@ -93,6 +97,9 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.d_next, self.d_heads], [330, 400], Qt.Vertical)
         self.attention.layerChanged.connect(lambda _: self.submit())
         self.next_token.settingsChanged.connect(lambda *_: self.submit())
+        self.next_token.candidateClicked.connect(self.append_candidate)
+        self.next_token.generateRequested.connect(self.start_generation)
+        self.next_token.stopRequested.connect(self.stop_generation)
         self.tokens.tokenClicked.connect(self.attention.set_query)
         self.heads.headClicked.connect(self.attention.select)
         self.head_stats.headClicked.connect(self.attention.select)
@@ -178,6 +185,41 @@ class MainWindow(QMainWindow):
     @property
     def client_eot(self):
         return 50256 if self.info is not None and self.info.has_bos else None
+
+    # ---------- generation ----------
+    def append_candidate(self, rank: int) -> None:
+        """Append the clicked next-token candidate to the prompt."""
+        if self.frame is None or rank >= len(self.frame.top_pieces):
+            return
+        piece = self.frame.top_pieces[rank]
+        self._set_text(self.editor.toPlainText() + piece.bytes.decode("utf-8", errors="replace"))
+
+    def start_generation(self, n: int, top_k: int, top_p: float, seed: int) -> None:
+        if self.info is None or self.job is not None:
+            return
+        self._next_id += 1
+        self.job = GenerateJob(self._next_id, self.editor.toPlainText(), n, self.next_token.temperature.value(),
+                               top_k, top_p, seed, self.bos_action.isChecked(), threading.Event())
+        self.next_token.set_generating(True)
+        self.client.generate(self.job)
+
+    def stop_generation(self) -> None:
+        if self.job is not None:
+            self.job.cancel.set()
+
+    def _on_generated(self, job_id: int, continuation: str) -> None:
+        if self.job is not None and job_id == self.job.id:
+            self._set_text(self.job.text + continuation)
+
+    def _on_generation_done(self, job_id: int, error: str) -> None:
+        self.job = None
+        self.next_token.set_generating(False)
+        if error:
+            self._on_compute_failed(job_id, error)
+
+    def _set_text(self, text: str) -> None:
+        self.editor.setPlainText(text)
+        self.editor.moveCursor(self.editor.textCursor().MoveOperation.End)
 
     def _on_compute_failed(self, req_id: int, msg: str) -> None:
         self.last_error = msg

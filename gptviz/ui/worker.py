@@ -42,6 +42,8 @@ class _Worker(QObject):
     loadFailed = Signal(str, str)      # what was asked, why it failed
     frameReady = Signal(object)        # Frame
     computeFailed = Signal(int, str)   # request id, message
+    generated = Signal(int, str)       # job id, the continuation so far
+    generationDone = Signal(int, str)  # job id, "" or an error message
 
     def __init__(self, device: str):
         super().__init__()
@@ -78,6 +80,24 @@ class _Worker(QObject):
             return
         self.frameReady.emit(frame)
 
+    @Slot(object)
+    def generate(self, job):
+        from ..core.generate import generate_ids
+        if self.builder is None:
+            self.generationDone.emit(job.id, "no model is loaded")
+            return
+        model = self.builder.model
+        ids = []
+        try:
+            for i in generate_ids(model, job.text, job.n, job.temperature, job.top_k, job.top_p, job.seed,
+                                  job.prepend_bos, cancelled=job.cancel.is_set):
+                ids.append(i)
+                self.generated.emit(job.id, model.tokenizer.decode(ids))
+        except Exception as e:
+            self.generationDone.emit(job.id, _message(e))
+            return
+        self.generationDone.emit(job.id, "")
+
 
 class WorkerClient(QObject):
     """GUI-side handle: submit requests and loads; signals come back on the GUI thread."""
@@ -86,8 +106,11 @@ class WorkerClient(QObject):
     modelLoaded = Signal(object)
     loadFailed = Signal(str, str)
     busyChanged = Signal(bool)
+    generated = Signal(int, str)
+    generationDone = Signal(int, str)
     _toCompute = Signal(object)
     _toLoad = Signal(object)
+    _toGenerate = Signal(object)
 
     def __init__(self, device: str = "cpu", parent=None):
         super().__init__(parent)
@@ -97,6 +120,9 @@ class WorkerClient(QObject):
         self._worker.moveToThread(self._thread)
         self._toCompute.connect(self._worker.compute)
         self._toLoad.connect(self._worker.load)
+        self._toGenerate.connect(self._worker.generate)
+        self._worker.generated.connect(self.generated)
+        self._worker.generationDone.connect(self._on_generation_done)
         self._worker.frameReady.connect(self._on_frame)
         self._worker.computeFailed.connect(self._on_failed)
         self._worker.loaded.connect(self._on_loaded)
@@ -106,12 +132,13 @@ class WorkerClient(QObject):
         self.running: Request | None = None
         self.pending: Request | None = None
         self.loading = False
+        self.generating = None         # the GenerateJob under way
         self.sent = 0                  # requests actually computed (for tests and the status bar)
         self.max_outstanding = 0       # most requests ever running + pending at once
 
     # --- requests ---
     def submit(self, req: Request) -> None:
-        if self.running is None and not self.loading:
+        if self.running is None and not self.loading and self.generating is None:
             self._send(req)
         else:
             self.pending = req         # newest wins: an older pending request is dropped
@@ -125,7 +152,7 @@ class WorkerClient(QObject):
 
     def _next(self) -> None:
         self.running = None
-        if self.pending is not None and not self.loading:
+        if self.pending is not None and not self.loading and self.generating is None:
             req, self.pending = self.pending, None
             self._send(req)
         elif not self.loading:
@@ -158,9 +185,22 @@ class WorkerClient(QObject):
         if self.running is None:
             self._next()
 
+    # --- generation ---
+    def generate(self, job) -> None:
+        """Queue a generation behind the running request; requests made meanwhile wait (newest wins)."""
+        self.generating = job
+        self.busyChanged.emit(True)
+        self._toGenerate.emit(job)
+
+    def _on_generation_done(self, job_id: int, error: str) -> None:
+        self.generating = None
+        self.generationDone.emit(job_id, error)
+        if self.running is None:
+            self._next()
+
     @property
     def idle(self) -> bool:
-        return self.running is None and self.pending is None and not self.loading
+        return self.running is None and self.pending is None and not self.loading and self.generating is None
 
     def shutdown(self, timeout_ms: int = 1500) -> bool:
         """Stop the thread after the current job, waiting at most `timeout_ms`; True when it has stopped.

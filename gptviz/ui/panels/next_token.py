@@ -4,13 +4,26 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from ..widgets.token_axis import TokenAxis
 
 
+def _spin(cls, lo, hi, value, step=None, tip=""):
+    w = cls()
+    w.setRange(lo, hi)
+    if step is not None:
+        w.setSingleStep(step)
+    w.setValue(value)
+    w.setToolTip(tip)
+    return w
+
+
 class NextTokenPanel(QWidget):
     settingsChanged = Signal(float, int)     # temperature, k
+    candidateClicked = Signal(int)           # rank of the bar clicked
+    generateRequested = Signal(int, int, float, int)   # n, sampling top-k, top-p, seed
+    stopRequested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -30,6 +43,18 @@ class NextTokenPanel(QWidget):
         controls.addWidget(QLabel("top-k"))
         controls.addWidget(self.k)
         controls.addStretch(1)
+        self.n = _spin(QSpinBox, 1, 1000, 20, tip="tokens to generate")
+        self.sample_k = _spin(QSpinBox, 0, 50257, 40, tip="sample only among the k most probable (0: all)")
+        self.top_p = _spin(QDoubleSpinBox, 0.05, 1.0, 0.95, 0.05, "nucleus: smallest set holding this much mass")
+        self.seed = _spin(QSpinBox, 0, 2**31 - 1, 0, tip="random seed: the same seed gives the same text")
+        self.generate = QPushButton("Generate")
+        self.generate.clicked.connect(self._generate_clicked)
+        gen = QHBoxLayout()
+        for label, w in (("n", self.n), ("top-k", self.sample_k), ("top-p", self.top_p), ("seed", self.seed)):
+            gen.addWidget(QLabel(label))
+            gen.addWidget(w)
+        gen.addWidget(self.generate)
+        gen.addStretch(1)
 
         self.axis = TokenAxis("left", max_chars=14)
         self.plot = pg.PlotWidget(axisItems={"left": self.axis})
@@ -49,7 +74,9 @@ class NextTokenPanel(QWidget):
         lay.addLayout(controls)
         lay.addWidget(self.plot, 1)
         lay.addWidget(self.caption)
+        lay.addLayout(gen)
         self.frame = None
+        self.plot.scene().sigMouseClicked.connect(self._bar_clicked)
 
     def _changed(self, *_):
         self.settingsChanged.emit(self.temperature.value(), self.k.value())
@@ -78,9 +105,26 @@ class NextTokenPanel(QWidget):
         if frame.T:
             last = frame.tokens[-1].text
             self.caption.setText(f"after “{last}” (position {frame.T - 1}), T = {frame.request.temperature:g}: "
-                                 f"top {k} hold {probs.sum() * 100:.1f}% of the mass")
+                                 f"top {k} hold {probs.sum() * 100:.1f}% of the mass. Click a bar to append it.")
         else:
             self.caption.setText("Type a prompt to see the next-token distribution.")
+
+    def set_generating(self, on: bool) -> None:
+        self.generate.setText("Stop" if on else "Generate")
+
+    def _generate_clicked(self) -> None:
+        if self.generate.text() == "Stop":
+            self.stopRequested.emit()
+        else:
+            self.generateRequested.emit(self.n.value(), self.sample_k.value(), self.top_p.value(), self.seed.value())
+
+    def _bar_clicked(self, ev) -> None:
+        if self.frame is None or not len(self.frame.top_ids):
+            return
+        p = self.plot.getPlotItem().vb.mapSceneToView(ev.scenePos())
+        rank = int(round(p.y()))
+        if 0 <= rank < len(self.frame.top_ids) and p.x() >= 0:
+            self.candidateClicked.emit(rank)
 
     def rows(self) -> list[tuple[str, float]]:
         """(display form, probability) as shown, best first."""
