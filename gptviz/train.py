@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--repeat-fraction", type=float, default=0.0,
                    help="share of training sequences that are a random span repeated (forms induction heads)")
+    p.add_argument("--repeat-vocab", type=int, default=0,
+                   help="repeated spans draw token ids below this (0: the whole vocabulary). GPT-2 ids are roughly "
+                        "ordered by frequency, so e.g. 10000 keeps to common tokens whose embeddings text trains")
     p.add_argument("--eval-interval", type=int, default=100)
     p.add_argument("--eval-windows", type=int, default=32, help="held-out windows per file per evaluation")
     p.add_argument("--save-interval", type=int, default=0, help="also save every N steps (0: only at the end)")
@@ -49,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto", help="bf16 autocast for the forward")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--wpe-init", choices=["normal", "sinusoidal"], default="normal",
+                   help="initial position embeddings (they are learned either way)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.state.pt")
     p.add_argument("--stop-at", type=int, default=None,
                    help="stop after this many steps, keeping the schedule of --steps (resume later with --resume)")
@@ -108,12 +113,12 @@ def train(a) -> tuple[GPT, dict]:
     cfg = GPTConfig(n_layer=a.n_layer, n_head=a.n_head, n_embd=a.n_embd, block_size=a.block_size,
                     vocab_size=tok.n_vocab, dropout=a.dropout, activation="gelu_tanh")
     model = GPT(cfg)
-    model.init_weights(a.seed)
+    model.init_weights(a.seed, wpe=a.wpe_init)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.95))
-    sampler = Sampler(files, a.block_size, tok.eot_id, a.repeat_fraction, a.seed)
+    sampler = Sampler(files, a.block_size, min(a.repeat_vocab or tok.eot_id, tok.eot_id), a.repeat_fraction, a.seed)
     use_bf16 = a.bf16 == "on" or (a.bf16 == "auto" and _bf16_supported())
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16)

@@ -62,7 +62,7 @@ class Sampler:
     def __init__(self, files: list[DataFile], block_size: int, vocab_ids: int, repeat_fraction: float, seed: int):
         self.files = files
         self.T = block_size
-        self.vocab_ids = vocab_ids
+        self.vocab_ids = vocab_ids      # repeated spans draw ids from 0..vocab_ids-1
         self.repeat_fraction = repeat_fraction
         w = np.asarray([f.weight for f in files], dtype=np.float64)
         self.p = w / w.sum()

@@ -105,8 +105,13 @@ class GPT(nn.Module):
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.transformer.wte.weight
 
-    def init_weights(self, seed: int | None = None) -> None:
-        """GPT-2's initialisation (N(0, 0.02), residual projections scaled by 1/sqrt(2L)); for training."""
+    def init_weights(self, seed: int | None = None, wpe: str = "normal") -> None:
+        """GPT-2's initialisation (N(0, 0.02), residual projections scaled by 1/sqrt(2L)); for training.
+
+        wpe="sinusoidal" starts the (still learned) position embeddings from the original Transformer's
+        sinusoids at the same scale: a shift by one position is then a rotation, easy for a head to
+        learn, which is what previous-token and induction heads need.
+        """
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         for name, p in self.named_parameters():
             if name.endswith("bias"):
@@ -117,6 +122,14 @@ class GPT(nn.Module):
                 std = 0.02 / math.sqrt(2 * self.config.n_layer) if name.endswith("c_proj.weight") else 0.02
                 with torch.no_grad():
                     p.copy_(torch.randn(p.shape, generator=gen) * std)
+        if wpe == "sinusoidal":
+            T, C = self.transformer.wpe.weight.shape
+            pos = torch.arange(T, dtype=torch.float32)[:, None]
+            freq = torch.exp(-math.log(10000.0) * torch.arange(0, C, 2, dtype=torch.float32) / C)   # (C/2,)
+            pe = torch.zeros(T, C)
+            pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq)
+            with torch.no_grad():
+                self.transformer.wpe.weight.copy_(pe * 0.02 * math.sqrt(2))     # element std 0.02, like wte
 
     def forward(self, idx, targets=None):
         """Training forward. idx: (B, T) int64; returns logits (B, T, V) and the mean loss if targets given."""

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, Q
                                QProgressBar, QVBoxLayout, QWidget)
 
 from ..core.frame import GenerateJob, Request
+from . import export
 from .panels.attention import AttentionPanel
 from .panels.head_stats import HeadStatsPanel
 from .panels.heads import HeadsPanel
@@ -115,7 +116,16 @@ class MainWindow(QMainWindow):
         self._action(m, "Open &built-in model", lambda: self.load(None))
         self.recent_menu = m.addMenu("&Recent files")
         m.addSeparator()
+        ex = m.addMenu("&Export")
+        for title, panel in self.panels().items():
+            sub = ex.addMenu(title)
+            for kind, label in (("png", "PNG image…"), ("svg", "SVG vector image…"), ("csv", "Numbers as CSV…"),
+                                ("npz", "All numbers as NPZ…")):
+                self._action(sub, label, lambda _=False, p=panel, k=kind: self.export_dialog(p, k))
+        m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.Quit)
+        e = self.menuBar().addMenu("&Edit")
+        self._action(e, "&Copy image", self.copy_image, QKeySequence.Copy)
         v = self.menuBar().addMenu("&View")
         for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_next, self.d_heads, self.d_stats):
             v.addAction(d.toggleViewAction())
@@ -185,6 +195,32 @@ class MainWindow(QMainWindow):
     @property
     def client_eot(self):
         return 50256 if self.info is not None and self.info.has_bos else None
+
+    # ---------- export ----------
+    def panels(self) -> dict:
+        return {"Token splits": self.tokens, "Embedding and position norms": self.norms,
+                "Attention": self.attention, "Next token": self.next_token, "All heads": self.heads,
+                "Head statistics": self.head_stats}
+
+    def export(self, panel, kind: str, path) -> None:
+        if self.frame is None:
+            raise ValueError("nothing to export yet")
+        export.export_panel(kind, Path(path), panel, self.frame, self.attention.layer, self.attention.head)
+
+    def export_dialog(self, panel, kind: str) -> None:
+        filt = {"png": "PNG image (*.png)", "svg": "SVG image (*.svg)", "csv": "CSV (*.csv)", "npz": "NumPy (*.npz)"}
+        path, _ = QFileDialog.getSaveFileName(self, "Export", f"gptviz-{panel.export_table}.{kind}", filt[kind])
+        if path:
+            try:
+                self.export(panel, kind, path)
+            except (OSError, ValueError, KeyError) as e:
+                QMessageBox.warning(self, "Export failed", str(e))
+
+    def copy_image(self) -> None:
+        """Copy the panel that has the keyboard focus (the whole window if none) to the clipboard."""
+        focus = self.focusWidget()
+        target = next((p for p in self.panels().values() if focus is not None and p.isAncestorOf(focus)), None)
+        export.copy_image(target or self)
 
     # ---------- generation ----------
     def append_candidate(self, rank: int) -> None:

@@ -23,6 +23,8 @@ def _mask_image(T: int) -> np.ndarray:
 
 
 class AttentionPanel(QWidget):
+    export_table = "attention"
+
     layerChanged = Signal(int)
     headSelected = Signal(int, int)    # layer, head
     queryChanged = Signal(object)      # position or None

@@ -28,6 +28,8 @@ class _Num(QTableWidgetItem):
 
 
 class HeadStatsPanel(QWidget):
+    export_table = "head_stats"
+
     headClicked = Signal(int, int)
 
     def __init__(self, parent=None):

@@ -14,6 +14,8 @@ LUT = CMAP.getLookupTable(0.0, 1.0, 256, alpha=True)      # (256, 4) uint8
 
 
 class HeadsPanel(QWidget):
+    export_table = "head_stats"
+
     headClicked = Signal(int, int)     # layer, head
 
     def __init__(self, parent=None):

@@ -20,6 +20,8 @@ def _spin(cls, lo, hi, value, step=None, tip=""):
 
 
 class NextTokenPanel(QWidget):
+    export_table = "next_token"
+
     settingsChanged = Signal(float, int)     # temperature, k
     candidateClicked = Signal(int)           # rank of the bar clicked
     generateRequested = Signal(int, int, float, int)   # n, sampling top-k, top-p, seed

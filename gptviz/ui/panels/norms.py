@@ -13,6 +13,8 @@ SERIES = (("token_embedding_norm", "‖token embedding‖", "#2563eb"),
 
 
 class NormsPanel(QWidget):
+    export_table = "norms"
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.axis = TokenAxis("bottom")

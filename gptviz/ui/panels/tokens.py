@@ -9,6 +9,8 @@ from ..widgets.token_chips import TokenChips
 
 class TokensPanel(QWidget):
     tokenClicked = Signal(int)
+    export_table = "tokens"
+
 
     def __init__(self, parent=None):
         super().__init__(parent)

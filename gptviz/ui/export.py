@@ -1,0 +1,91 @@
+"""Export what a panel shows: PNG exactly as on screen, SVG (vector), and its numbers as CSV / NPZ."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtGui import QPainter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QApplication, QWidget
+
+
+def save_png(widget: QWidget, path) -> None:
+    """The panel as it is on screen, selections and highlights included."""
+    if not widget.grab().save(str(path)):
+        raise OSError(f"could not write {path}")
+
+
+def save_svg(widget: QWidget, path) -> None:
+    """Vector export of the panel as shown, through Qt's SVG generator.
+
+    (pyqtgraph 0.14's SVGExporter fails on the path data Qt 6 writes for curves, so it is not used.)
+    """
+    gen = QSvgGenerator()
+    gen.setFileName(str(path))
+    gen.setSize(widget.size())
+    gen.setViewBox(QRect(0, 0, widget.width(), widget.height()))
+    painter = QPainter(gen)
+    try:
+        widget.render(painter, QPoint(0, 0))
+    finally:
+        painter.end()
+
+
+def copy_image(widget: QWidget) -> None:
+    QApplication.clipboard().setPixmap(widget.grab())
+
+
+def save_table(path, header: list[str], rows: list[list]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def frame_tables(frame, layer: int, head: int) -> dict[str, tuple[list[str], list[list]]]:
+    """Each panel's numbers as (header, rows) for CSV."""
+    toks = frame.tokens
+    label = [t.text for t in toks]
+    tables = {
+        "tokens": (["position", "id", "token", "bytes_hex"],
+                   [[i, t.id, t.text, t.bytes.hex()] for i, t in enumerate(toks)]),
+        "norms": (["position", "token", "token_embedding_norm", "position_embedding_norm", "input_norm"],
+                  [[i, label[i], float(frame.token_embedding_norm[i]), float(frame.position_embedding_norm[i]),
+                    float(frame.input_norm[i])] for i in range(frame.T)]),
+        "next_token": (["rank", "id", "token", "probability"],
+                       [[r, int(i), p.text, float(q)] for r, (i, p, q) in
+                        enumerate(zip(frame.top_ids, frame.top_pieces, frame.top_probs))]),
+        "head_stats": (["layer", "head", *frame.head_stats],
+                       [[i, j, *(float(v[i, j]) for v in frame.head_stats.values())]
+                        for i in range(next(iter(frame.head_stats.values())).shape[0])
+                        for j in range(next(iter(frame.head_stats.values())).shape[1])]),
+    }
+    if frame.layer == layer and frame.T:
+        m = frame.attention[head]
+        tables["attention"] = ([f"L{layer}H{head} query \\ key", *label],
+                               [[label[q], *map(float, m[q])] for q in range(frame.T)])
+    return tables
+
+
+def save_npz(path, frame) -> None:
+    np.savez(path, token_ids=frame.token_ids, token_embedding_norm=frame.token_embedding_norm,
+             position_embedding_norm=frame.position_embedding_norm, input_norm=frame.input_norm,
+             layer=frame.layer, attention=frame.attention, thumbnails=frame.thumbnails,
+             top_ids=frame.top_ids, top_probs=frame.top_probs,
+             **{f"head_{k}": v for k, v in frame.head_stats.items()})
+
+
+def export_panel(kind: str, path: Path, widget: QWidget, frame, layer: int, head: int) -> None:
+    """kind: png, svg, csv (the panel's table) or npz (every number of the frame)."""
+    if kind == "png":
+        save_png(widget, path)
+    elif kind == "svg":
+        save_svg(widget, path)
+    elif kind == "npz":
+        save_npz(path, frame)
+    else:
+        name = getattr(widget, "export_table", None)
+        header, rows = frame_tables(frame, layer, head)[name]
+        save_table(path, header, rows)
