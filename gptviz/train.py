@@ -42,9 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--repeat-fraction", type=float, default=0.0,
                    help="share of training sequences that are a random span repeated (forms induction heads)")
-    p.add_argument("--repeat-vocab", type=int, default=0,
-                   help="repeated spans draw token ids below this (0: the whole vocabulary). GPT-2 ids are roughly "
-                        "ordered by frequency, so e.g. 10000 keeps to common tokens whose embeddings text trains")
+    p.add_argument("--repeat-ids", default=None, metavar="LO:HI",
+                   help="repeated spans draw token ids from [LO, HI) (default: the whole vocabulary). GPT-2's merged "
+                        "ids follow merge rank, roughly frequency, so e.g. 256:1256 keeps to common tokens whose "
+                        "embeddings the text trains, which copying needs")
     p.add_argument("--eval-interval", type=int, default=100)
     p.add_argument("--eval-windows", type=int, default=32, help="held-out windows per file per evaluation")
     p.add_argument("--save-interval", type=int, default=0, help="also save every N steps (0: only at the end)")
@@ -118,7 +119,10 @@ def train(a) -> tuple[GPT, dict]:
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.95))
-    sampler = Sampler(files, a.block_size, min(a.repeat_vocab or tok.eot_id, tok.eot_id), a.repeat_fraction, a.seed)
+    lo, hi = (int(x) for x in a.repeat_ids.split(":")) if a.repeat_ids else (0, tok.eot_id)
+    if not 0 <= lo < hi <= tok.eot_id:
+        raise ValueError(f"--repeat-ids {a.repeat_ids} must satisfy 0 <= LO < HI <= {tok.eot_id}")
+    sampler = Sampler(files, a.block_size, (lo, hi), a.repeat_fraction, a.seed)
     use_bf16 = a.bf16 == "on" or (a.bf16 == "auto" and _bf16_supported())
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16)

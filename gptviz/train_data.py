@@ -59,10 +59,11 @@ def load_files(args: list[str], tokenizer: Tokenizer, val_fraction: float, block
 class Sampler:
     """Random training windows (B, T+1) by file weight, plus repeated-span sequences."""
 
-    def __init__(self, files: list[DataFile], block_size: int, vocab_ids: int, repeat_fraction: float, seed: int):
+    def __init__(self, files: list[DataFile], block_size: int, repeat_ids: tuple[int, int], repeat_fraction: float,
+                 seed: int):
         self.files = files
         self.T = block_size
-        self.vocab_ids = vocab_ids      # repeated spans draw ids from 0..vocab_ids-1
+        self.repeat_ids = repeat_ids    # repeated spans draw ids from [lo, hi)
         self.repeat_fraction = repeat_fraction
         w = np.asarray([f.weight for f in files], dtype=np.float64)
         self.p = w / w.sum()
@@ -82,8 +83,11 @@ class Sampler:
         return x, y
 
     def _repeated(self) -> tuple[np.ndarray, np.ndarray]:
-        L = int(self.rng.integers(8, self.T // 2 + 1))
-        span = self.rng.integers(0, self.vocab_ids, size=L)
+        # Half the spans have periods 2..7: "a b a b ..." is solved by looking at the previous token and
+        # copying it, a one-layer circuit that forms fast and is what induction heads then build on.
+        short = self.rng.random() < 0.5
+        L = int(self.rng.integers(2, 8)) if short else int(self.rng.integers(8, self.T // 2 + 1))
+        span = self.rng.integers(*self.repeat_ids, size=L)
         seq = np.resize(span, self.T + 1)          # span, span, span... cut to T+1
         x, y = seq[:-1].copy(), seq[1:].copy()
         y[: L - 1] = -1                            # the first copy is unpredictable: no loss there

@@ -11,7 +11,6 @@ class TokensPanel(QWidget):
     tokenClicked = Signal(int)
     export_table = "tokens"
 
-
     def __init__(self, parent=None):
         super().__init__(parent)
         self.summary = QLabel("")
