@@ -14,6 +14,7 @@ from ..analysis.heads import STATS, head_scores, sample_rows
 from ..analysis.probabilities import top_k
 from .tokenizer import Piece
 
+LENS_POSITIONS = 24   # the logit lens covers the last this-many positions (each costs L+1 unembeddings)
 THUMB = 48   # overview thumbnails: one sampled query per row bin, keys pooled to THUMB bins
 
 
@@ -25,6 +26,7 @@ class Request:
     layer: int = 0
     temperature: float = 1.0
     top_k: int = 10
+    lens: bool = False                   # compute the logit lens (its panel is visible)
     created: float = field(default_factory=time.perf_counter)   # when the edit that caused it happened
 
 
@@ -62,6 +64,10 @@ class Frame:
     head_stats: dict[str, np.ndarray]    # name -> (L, H): entropy, prev, first, induction
     warnings: list[str]
     compute_ms: float
+    lens_positions: np.ndarray | None = None   # (P,) positions the lens covers
+    lens_ids: np.ndarray | None = None         # (L+1, P, 5)
+    lens_probs: np.ndarray | None = None       # (L+1, P, 5)
+    lens_text: np.ndarray | None = None        # (L+1, P, 5) display forms of lens_ids
 
     @property
     def T(self) -> int:
@@ -99,10 +105,16 @@ class FrameBuilder:
         ids, probs = top_k(tr.next_token_probs(req.temperature), req.top_k)
         keep = probs > 0                     # zero-probability ids (greedy, padded vocab, NaN model) are not candidates
         ids, probs = ids[keep], probs[keep]
+        lens = {}
+        if req.lens:
+            positions = np.arange(max(0, T - LENS_POSITIONS), T)
+            lens_ids, lens_probs = tr.logit_lens(positions)
+            text = np.array([p.text for p in m.tokenizer.pieces(lens_ids.ravel())], dtype=object).reshape(lens_ids.shape)
+            lens = dict(lens_positions=positions, lens_ids=lens_ids, lens_probs=lens_probs, lens_text=text)
         return Frame(req, tr.tokens, tr.token_ids, tr.n_prompt_tokens, tr.truncated, cfg.block_size,
                      tr.token_embedding_norm, tr.position_embedding_norm, tr.input_norm, layer, att,
                      self._thumbs, ids, probs, m.tokenizer.pieces(ids), self._stats, tr.warnings,
-                     (time.perf_counter() - t0) * 1e3)
+                     (time.perf_counter() - t0) * 1e3, **lens)
 
     def _overview(self, tr) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Every layer's thumbnails (L, H, t, t) and head statistics (L, H), from exact attention rows."""

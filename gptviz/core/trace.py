@@ -90,6 +90,22 @@ class Trace:
         h = self._model.transformer.ln_f(h)                    # (P, C)
         return _np(self._model.lm_head(h))                     # (P, V)
 
+    @torch.no_grad()
+    def logit_lens(self, positions, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k ids and probabilities, (L+1, P, k) each, of ln_f + unembedding applied to the residual stream
+        after the embedding (row 0) and after every block (row L: the model's own prediction).
+
+        Ids the tokenizer cannot decode are excluded, as in next_token_probs.
+        """
+        pos = torch.as_tensor(np.asarray(positions), dtype=torch.long, device=self._resid.device)
+        h = self._model.transformer.ln_f(self._resid[:, pos])                   # (L+1, P, C)
+        logits = self._model.lm_head(h).float()                                 # (L+1, P, V)
+        mask = torch.from_numpy(self.decodable_mask()).to(logits.device)
+        logits = logits.masked_fill(~mask, float("-inf")).nan_to_num_(nan=float("-inf"))
+        probs = logits.softmax(dim=-1).nan_to_num_(0.0)
+        top = probs.topk(k, dim=-1)
+        return _np(top.indices).astype(np.int64), _np(top.values)
+
     def decodable_mask(self) -> np.ndarray:
         """(V,) bool: ids the tokenizer can decode (a padded vocabulary has more ids than the tokenizer)."""
         V = self._model.config.vocab_size

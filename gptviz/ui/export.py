@@ -62,6 +62,13 @@ def frame_tables(frame, layer: int, head: int) -> dict[str, tuple[list[str], lis
                         for i in range(next(iter(frame.head_stats.values())).shape[0])
                         for j in range(next(iter(frame.head_stats.values())).shape[1])]),
     }
+    if frame.lens_ids is not None:
+        tables["logit_lens"] = (["row", "position", "input_token", *[f"top{k + 1}" for k in range(5)],
+                                 *[f"p{k + 1}" for k in range(5)]],
+                                [["embedding" if r == 0 else f"block {r - 1}", int(pos), toks[pos].text,
+                                  *frame.lens_text[r, c].tolist(), *map(float, frame.lens_probs[r, c])]
+                                 for r in range(frame.lens_ids.shape[0])
+                                 for c, pos in enumerate(frame.lens_positions)])
     if frame.layer == layer and frame.T:
         m = frame.attention[head]
         tables["attention"] = ([f"L{layer}H{head} query \\ key", *label],

@@ -15,6 +15,7 @@ from . import export
 from .panels.attention import AttentionPanel
 from .panels.head_stats import HeadStatsPanel
 from .panels.heads import HeadsPanel
+from .panels.logit_lens import LogitLensPanel
 from .panels.next_token import NextTokenPanel
 from .panels.norms import NormsPanel
 from .panels.tokens import TokensPanel
@@ -82,11 +83,16 @@ class MainWindow(QMainWindow):
         self.next_token = NextTokenPanel()
         self.heads = HeadsPanel()
         self.head_stats = HeadStatsPanel()
+        self.lens = LogitLensPanel()
         self.setCentralWidget(self.attention)
         self.d_prompt = self._dock("Prompt", prompt_box, Qt.TopDockWidgetArea, "prompt")
         self.d_tokens = self._dock("Token splits", self.tokens, Qt.TopDockWidgetArea, "tokens")
         self.splitDockWidget(self.d_prompt, self.d_tokens, Qt.Vertical)
         self.d_norms = self._dock("Embedding and position norms", self.norms, Qt.LeftDockWidgetArea, "norms")
+        self.d_lens = self._dock("Logit lens", self.lens, Qt.LeftDockWidgetArea, "lens")
+        self.tabifyDockWidget(self.d_norms, self.d_lens)
+        self.d_norms.raise_()
+        self.d_lens.visibilityChanged.connect(lambda visible: visible and self.submit())
         self.d_next = self._dock("Next token", self.next_token, Qt.RightDockWidgetArea, "next")
         self.d_heads = self._dock("All heads", self.heads, Qt.RightDockWidgetArea, "heads")
         self.splitDockWidget(self.d_next, self.d_heads, Qt.Vertical)
@@ -127,7 +133,7 @@ class MainWindow(QMainWindow):
         e = self.menuBar().addMenu("&Edit")
         self._action(e, "&Copy image", self.copy_image, QKeySequence.Copy)
         v = self.menuBar().addMenu("&View")
-        for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_next, self.d_heads, self.d_stats):
+        for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_lens, self.d_next, self.d_heads, self.d_stats):
             v.addAction(d.toggleViewAction())
         v.addSeparator()
         self._action(v, "&Reset layout", lambda: self.restoreState(self._default_state))
@@ -173,7 +179,8 @@ class MainWindow(QMainWindow):
         self._next_id += 1
         created = self.debouncer.first or time.perf_counter()
         req = Request(self._next_id, self.editor.toPlainText(), self.bos_action.isChecked(), self.attention.layer,
-                      self.next_token.temperature.value(), self.next_token.k.value(), created)
+                      self.next_token.temperature.value(), self.next_token.k.value(),
+                      lens=not self.lens.visibleRegion().isEmpty(), created=created)
         self.client.submit(req)
 
     def _on_frame(self, frame) -> None:
@@ -188,6 +195,7 @@ class MainWindow(QMainWindow):
         self.next_token.show_frame(frame)
         self.heads.show_frame(frame)
         self.head_stats.show_frame(frame)
+        self.lens.show_frame(frame)
         latency = (time.perf_counter() - frame.request.created) * 1e3
         self.latency_label.setText(f"update {latency:.0f} ms (model {frame.compute_ms:.0f} ms)")
         self.frameShown.emit(frame)
@@ -200,7 +208,7 @@ class MainWindow(QMainWindow):
     def panels(self) -> dict:
         return {"Token splits": self.tokens, "Embedding and position norms": self.norms,
                 "Attention": self.attention, "Next token": self.next_token, "All heads": self.heads,
-                "Head statistics": self.head_stats}
+                "Head statistics": self.head_stats, "Logit lens": self.lens}
 
     def export(self, panel, kind: str, path) -> None:
         if self.frame is None:

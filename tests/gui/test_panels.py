@@ -97,3 +97,18 @@ def test_empty_prompt(qtbot, window):
     settle(qtbot, window, "")
     assert window.frame.T == 0 and window.tokens.chips.pieces == []
     assert "Type a prompt" in window.next_token.caption.text()
+
+
+def test_logit_lens_panel(qtbot, window, reference):
+    window.d_lens.raise_()
+    window.editor.setPlainText("The cat sat on the mat")
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: window.frame.lens_ids is not None and window.client.idle, timeout=30000)
+    f = window.frame
+    reference.clear_cache()
+    tr = reference.trace("The cat sat on the mat")
+    ids, probs = tr.logit_lens(f.lens_positions)
+    np.testing.assert_array_equal(f.lens_ids, ids)
+    np.testing.assert_allclose(window.lens.img.image, probs[:, :, 0], atol=1e-6)
+    assert window.lens.describe_cell(0, 0).startswith("#0 The, embedding:")
+    window.d_norms.raise_()

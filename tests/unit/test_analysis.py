@@ -83,3 +83,24 @@ def test_head_scores_on_sampled_rows_match_those_rows(hf_folder):
     got = head_scores(tr.attention_rows(1, rows), rows, tr.token_ids)
     keep = rows[rows >= 1]
     np.testing.assert_allclose(got["prev"], full[:, keep, keep - 1].mean(-1), rtol=1e-5)
+
+
+def test_logit_lens_against_numpy(hf_folder):
+    from safetensors.numpy import load_file
+    w = load_file(str(hf_folder / "model.safetensors"))
+    m = gptviz.load(str(hf_folder))
+    tr = m.trace("The quick brown fox jumps over the lazy dog")
+    pos = np.arange(tr.T - 4, tr.T)
+    ids, probs = tr.logit_lens(pos)
+    assert ids.shape == probs.shape == (m.config.n_layer + 1, 4, 5)
+    g, b = w["transformer.ln_f.weight"], w["transformer.ln_f.bias"]
+    for r in range(m.config.n_layer + 1):
+        x = tr.residual(r)[pos].astype(np.float64)
+        h = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * g + b
+        z = h @ w["transformer.wte.weight"].T.astype(np.float64)
+        p = np.exp(z - z.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        np.testing.assert_array_equal(ids[r], np.argsort(-p, axis=-1)[:, :5])
+        np.testing.assert_allclose(probs[r], np.sort(p, axis=-1)[:, ::-1][:, :5], atol=1e-5)
+    # the last row is the model's real prediction
+    np.testing.assert_allclose(probs[-1, -1, 0], tr.next_token_probs().max(), atol=1e-6)
