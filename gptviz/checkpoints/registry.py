@@ -72,7 +72,6 @@ def load_default() -> Checkpoint:
     """The model shipped in resources/; if it is absent, a small randomly initialised, clearly untrained one."""
     if DEFAULT_MODEL.is_file():
         return _finish(load_native(DEFAULT_MODEL))
-    import torch
     from ..core.model import GPT
     cfg = GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=256)
     model = GPT(cfg)

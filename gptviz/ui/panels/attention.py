@@ -7,8 +7,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QSpinBox, QWidget
 
+from ..widgets.common import note, stack
 from ..widgets.token_axis import TokenAxis
 
 CMAP = pg.colormap.get("viridis")
@@ -42,8 +43,7 @@ class AttentionPanel(QWidget):
         self.head_box.setPrefix("head ")
         self.layer_box.valueChanged.connect(self._layer_box_changed)
         self.head_box.valueChanged.connect(self._head_box_changed)
-        self.readout = QLabel("Hover a cell: query token → key token: p.  Click a row to highlight a query.")
-        self.readout.setStyleSheet("color: #374151;")
+        self.readout = note("Hover a cell: query token → key token: p.  Click a row to highlight a query.")
         controls = QHBoxLayout()
         controls.addWidget(self.layer_box)
         controls.addWidget(self.head_box)
@@ -74,11 +74,7 @@ class AttentionPanel(QWidget):
         self.view.scene().sigMouseMoved.connect(self._hover)
         self.view.scene().sigMouseClicked.connect(self._click)
 
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addLayout(controls)
-        lay.addWidget(self.view, 1)
-        lay.addWidget(self.readout)
+        stack(self, controls, self.view, self.readout, stretch=self.view)
         self.setFocusPolicy(Qt.StrongFocus)
 
     # --- model and frames ---

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem, QWidget
+
+from ..widgets.common import note, stack
 
 COLUMNS = (("layer", None), ("head", None), ("prev-token", "prev"), ("induction", "induction"),
            ("first-token", "first"), ("entropy (nats)", "entropy"))
@@ -41,15 +43,10 @@ class HeadStatsPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.verticalHeader().hide()
         self.table.cellClicked.connect(self._clicked)
-        note = QLabel("Over the current prompt. prev-token: attention on the previous token; induction: on tokens "
+        legend = note("Over the current prompt. prev-token: attention on the previous token; induction: on tokens "
                       "that followed earlier copies of the current token; first-token: on position 0. Badges in "
                       "All heads: P prev > 0.4, I induction > 0.3, S first > 0.6.")
-        note.setWordWrap(True)
-        note.setStyleSheet("color: #374151;")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.table, 1)
-        lay.addWidget(note)
+        stack(self, self.table, legend, stretch=self.table)
         self.stats = None
 
     def show_frame(self, frame) -> None:

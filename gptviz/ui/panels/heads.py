@@ -5,8 +5,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
+from ..widgets.common import note, stack
 from .attention import CMAP, MASK_RGBA
 from .head_stats import badges
 
@@ -36,13 +37,8 @@ class HeadsPanel(QWidget):
         self.sel.setPen(QPen(QColor("#ef4444"), 0))
         self.plot.addItem(self.sel)
         self.view.scene().sigMouseClicked.connect(self._click)
-        note = QLabel("Each thumbnail is scaled to its own maximum; grey is the causal mask. Click to select.")
-        note.setWordWrap(True)
-        note.setStyleSheet("color: #374151;")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.view, 1)
-        lay.addWidget(note)
+        legend = note("Each thumbnail is scaled to its own maximum; grey is the causal mask. Click to select.")
+        stack(self, self.view, legend, stretch=self.view)
         self.shape = (0, 0)
         self.labels: list[pg.TextItem] = []
         self.tile, self.t = 1, 1

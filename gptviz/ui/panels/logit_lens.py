@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
+from ..widgets.common import note, stack
 from ..widgets.token_axis import TokenAxis
 from .attention import CMAP
 
@@ -29,15 +30,10 @@ class LogitLensPanel(QWidget):
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=CMAP, interactive=False, label="top-1 p")
         self.bar.setImageItem(self.img, insert_in=self.plot)
         self.texts: list[pg.TextItem] = []
-        self.readout = QLabel("Rows: the embedding, then the residual stream after each block, each read through "
+        self.readout = note("Rows: the embedding, then the residual stream after each block, each read through "
                               "the final LayerNorm and unembedding; the last row is the model's prediction. "
                               "Hover a cell for its top 5.")
-        self.readout.setWordWrap(True)
-        self.readout.setStyleSheet("color: #374151;")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.view, 1)
-        lay.addWidget(self.readout)
+        stack(self, self.view, self.readout, stretch=self.view)
         self.frame = None
         self.view.scene().sigMouseMoved.connect(self._hover)
 

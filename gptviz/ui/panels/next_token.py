@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
+from ..widgets.common import note, stack
 from ..widgets.token_axis import TokenAxis
 
 
@@ -69,14 +70,8 @@ class NextTokenPanel(QWidget):
         self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush="#6366f1", pen=None)
         self.plot.addItem(self.bars)
         self.texts: list[pg.TextItem] = []
-        self.caption = QLabel("")
-        self.caption.setStyleSheet("color: #374151;")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addLayout(controls)
-        lay.addWidget(self.plot, 1)
-        lay.addWidget(self.caption)
-        lay.addLayout(gen)
+        self.caption = note("")
+        stack(self, controls, self.plot, self.caption, gen, stretch=self.plot)
         self.frame = None
         self.plot.scene().sigMouseClicked.connect(self._bar_clicked)
 

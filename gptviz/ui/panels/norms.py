@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
+from ..widgets.common import note, stack
 from ..widgets.token_axis import TokenAxis
 
 SERIES = (("token_embedding_norm", "‖token embedding‖", "#2563eb"),
@@ -30,12 +31,8 @@ class NormsPanel(QWidget):
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#9ca3af", style=pg.QtCore.Qt.DashLine))
         self.cursor.hide()
         self.plot.addItem(self.cursor, ignoreBounds=True)
-        self.readout = QLabel("Hover a position to read its norms.")
-        self.readout.setStyleSheet("color: #374151;")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.plot, 1)
-        lay.addWidget(self.readout)
+        self.readout = note("Hover a position to read its norms.")
+        stack(self, self.plot, self.readout, stretch=self.plot)
         self.frame = None
         self.plot.scene().sigMouseMoved.connect(self._hover)
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QScrollArea, QWidget
 
+from ..widgets.common import stack
 from ..widgets.token_chips import TokenChips
 
 
@@ -23,11 +24,7 @@ class TokensPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.chips)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.summary)
-        lay.addWidget(self.notice)
-        lay.addWidget(scroll, 1)
+        stack(self, self.summary, self.notice, scroll, stretch=scroll)
 
     def show_frame(self, frame, n_chars: int, special_ids: set[int]) -> None:
         T = frame.T
