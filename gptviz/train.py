@@ -45,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="repeated spans draw token ids from [LO, HI) (default: the whole vocabulary). GPT-2's merged "
                         "ids follow merge rank, roughly frequency, so e.g. 256:1256 keeps to common tokens whose "
                         "embeddings the text trains, which copying needs")
+    p.add_argument("--short-period-fraction", type=float, default=0.5,
+                   help="share of repeated spans with periods 2-7 (a previous-token-and-copy circuit forms on them)")
     p.add_argument("--eval-interval", type=int, default=100)
     p.add_argument("--eval-windows", type=int, default=32, help="held-out windows per file per evaluation")
     p.add_argument("--save-interval", type=int, default=0, help="also save every N steps (0: only at the end)")
@@ -121,7 +123,7 @@ def train(a) -> tuple[GPT, dict]:
     lo, hi = (int(x) for x in a.repeat_ids.split(":")) if a.repeat_ids else (0, tok.eot_id)
     if not 0 <= lo < hi <= tok.eot_id:
         raise ValueError(f"--repeat-ids {a.repeat_ids} must satisfy 0 <= LO < HI <= {tok.eot_id}")
-    sampler = Sampler(files, a.block_size, (lo, hi), a.repeat_fraction, a.seed)
+    sampler = Sampler(files, a.block_size, (lo, hi), a.repeat_fraction, a.seed, a.short_period_fraction)
     use_bf16 = a.bf16 == "on" or (a.bf16 == "auto" and _bf16_supported())
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16)

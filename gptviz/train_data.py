@@ -60,10 +60,11 @@ class Sampler:
     """Random training windows (B, T+1) by file weight, plus repeated-span sequences."""
 
     def __init__(self, files: list[DataFile], block_size: int, repeat_ids: tuple[int, int], repeat_fraction: float,
-                 seed: int):
+                 seed: int, short_period_fraction: float = 0.5):
         self.files = files
         self.T = block_size
         self.repeat_ids = repeat_ids    # repeated spans draw ids from [lo, hi)
+        self.short_period_fraction = short_period_fraction
         self.repeat_fraction = repeat_fraction
         w = np.asarray([f.weight for f in files], dtype=np.float64)
         self.p = w / w.sum()
@@ -85,7 +86,7 @@ class Sampler:
     def _repeated(self) -> tuple[np.ndarray, np.ndarray]:
         # Half the spans have periods 2..7: "a b a b ..." is solved by looking at the previous token and
         # copying it, a one-layer circuit that forms fast and is what induction heads then build on.
-        short = self.rng.random() < 0.5
+        short = self.short_period_fraction > 0 and self.rng.random() < self.short_period_fraction
         L = int(self.rng.integers(2, 8)) if short else int(self.rng.integers(8, self.T // 2 + 1))
         span = self.rng.integers(*self.repeat_ids, size=L)
         seq = np.resize(span, self.T + 1)          # span, span, span... cut to T+1
