@@ -76,6 +76,10 @@ def frame_tables(frame, layer: int, head: int) -> dict[str, tuple[list[str], lis
     return tables
 
 
+def geometry_table(g: dict) -> tuple[list[str], list[list]]:
+    return (["position", "position_embedding_norm"], [[p, float(v)] for p, v in enumerate(g["position_norm"])])
+
+
 def save_npz(path, frame) -> None:
     np.savez(path, token_ids=frame.token_ids, token_embedding_norm=frame.token_embedding_norm,
              position_embedding_norm=frame.position_embedding_norm, input_norm=frame.input_norm,
@@ -92,7 +96,8 @@ def export_panel(kind: str, path: Path, widget: QWidget, frame, layer: int, head
         save_svg(widget, path)
     elif kind == "npz":
         save_npz(path, frame)
+    elif widget.export_table == "geometry":
+        save_table(path, *geometry_table(widget.geometry))
     else:
-        name = getattr(widget, "export_table", None)
-        header, rows = frame_tables(frame, layer, head)[name]
+        header, rows = frame_tables(frame, layer, head)[widget.export_table]
         save_table(path, header, rows)

@@ -14,6 +14,7 @@ from ..core.frame import GenerateJob, Request
 from . import export
 from .panels.attention import AttentionPanel
 from .panels.head_stats import HeadStatsPanel
+from .panels.geometry import GeometryPanel
 from .panels.heads import HeadsPanel
 from .panels.logit_lens import LogitLensPanel
 from .panels.next_token import NextTokenPanel
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self.heads = HeadsPanel()
         self.head_stats = HeadStatsPanel()
         self.lens = LogitLensPanel()
+        self.geometry = GeometryPanel()
         self.setCentralWidget(self.attention)
         self.d_prompt = self._dock("Prompt", prompt_box, Qt.TopDockWidgetArea, "prompt")
         self.d_tokens = self._dock("Token splits", self.tokens, Qt.TopDockWidgetArea, "tokens")
@@ -91,6 +93,8 @@ class MainWindow(QMainWindow):
         self.d_norms = self._dock("Embedding and position norms", self.norms, Qt.LeftDockWidgetArea, "norms")
         self.d_lens = self._dock("Logit lens", self.lens, Qt.LeftDockWidgetArea, "lens")
         self.tabifyDockWidget(self.d_norms, self.d_lens)
+        self.d_geometry = self._dock("Embedding geometry", self.geometry, Qt.LeftDockWidgetArea, "geometry")
+        self.tabifyDockWidget(self.d_lens, self.d_geometry)
         self.d_norms.raise_()
         self.d_lens.visibilityChanged.connect(lambda visible: visible and self.submit())
         self.d_next = self._dock("Next token", self.next_token, Qt.RightDockWidgetArea, "next")
@@ -133,7 +137,8 @@ class MainWindow(QMainWindow):
         e = self.menuBar().addMenu("&Edit")
         self._action(e, "&Copy image", self.copy_image, QKeySequence.Copy)
         v = self.menuBar().addMenu("&View")
-        for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_lens, self.d_next, self.d_heads, self.d_stats):
+        for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_lens, self.d_geometry, self.d_next, self.d_heads,
+                  self.d_stats):
             v.addAction(d.toggleViewAction())
         v.addSeparator()
         self._action(v, "&Reset layout", lambda: self.restoreState(self._default_state))
@@ -208,7 +213,7 @@ class MainWindow(QMainWindow):
     def panels(self) -> dict:
         return {"Token splits": self.tokens, "Embedding and position norms": self.norms,
                 "Attention": self.attention, "Next token": self.next_token, "All heads": self.heads,
-                "Head statistics": self.head_stats, "Logit lens": self.lens}
+                "Head statistics": self.head_stats, "Logit lens": self.lens, "Embedding geometry": self.geometry}
 
     def export(self, panel, kind: str, path) -> None:
         if self.frame is None:
@@ -284,6 +289,8 @@ class MainWindow(QMainWindow):
         self.frame = None
         self.setWindowTitle(f"gptviz — {info.name}")
         self.attention.set_model(info.n_layer, info.n_head)
+        if info.geometry:
+            self.geometry.set_geometry(info.geometry)
         self.bos_action.setEnabled(info.has_bos)
         self._show_model_label()
         if info.fmt != "builtin" and info.source not in ("built-in",) and "resources" not in Path(info.source).parts:

@@ -30,6 +30,7 @@ class ModelInfo:
     has_bos: bool
     warnings: list[str] = field(default_factory=list)
     load_ms: float = 0.0
+    geometry: dict = field(default_factory=dict)   # analysis.geometry.embedding_geometry of the weights
 
 
 def _message(e: BaseException) -> str:
@@ -55,8 +56,12 @@ class _Worker(QObject):
         t0 = time.perf_counter()
         try:
             from ..core.session import open_model
+            from ..analysis.geometry import embedding_geometry
             model = open_model(path, device=self.device)
             builder = FrameBuilder(model)
+            tr = model.model.transformer
+            geometry = embedding_geometry(tr.wte.weight.detach().float().cpu().numpy(),
+                                          tr.wpe.weight.detach().float().cpu().numpy())
         except (Exception, MemoryError) as e:   # the previous model stays loaded
             self.loadFailed.emit("the built-in model" if path is None else str(path), _message(e))
             return
@@ -65,7 +70,7 @@ class _Worker(QObject):
         self.loaded.emit(ModelInfo(model.name, model.source, model.format, model.n_params, c.n_layer, c.n_head,
                                    c.n_embd, c.block_size, c.vocab_size, model.tokenizer.name,
                                    model.tokenizer.eot_id is not None, list(model.warnings),
-                                   (time.perf_counter() - t0) * 1e3))
+                                   (time.perf_counter() - t0) * 1e3, geometry))
 
     @Slot(object)
     def compute(self, req: Request):

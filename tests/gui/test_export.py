@@ -10,7 +10,7 @@ from tests.gui.conftest import settle
 
 
 @pytest.mark.parametrize("name", ["Token splits", "Embedding and position norms", "Attention", "Next token",
-                                  "All heads", "Head statistics"])
+                                  "All heads", "Head statistics", "Embedding geometry"])
 def test_export_each_panel(qtbot, window, tmp_path, name):
     window.editor.setPlainText("one two three two three")
     settle(qtbot, window)
@@ -32,6 +32,8 @@ def test_export_each_panel(qtbot, window, tmp_path, name):
         assert [int(r[1]) for r in rows[1:]] == list(f.top_ids)
     elif name == "Token splits":
         assert [int(r[1]) for r in rows[1:]] == list(f.token_ids)
+    elif name == "Embedding geometry":
+        np.testing.assert_allclose([float(r[1]) for r in rows[1:]], window.geometry.geometry["position_norm"])
     else:
         L, H = f.head_stats["prev"].shape
         assert len(rows) == 1 + L * H

@@ -112,3 +112,15 @@ def test_logit_lens_panel(qtbot, window, reference):
     np.testing.assert_allclose(window.lens.img.image, probs[:, :, 0], atol=1e-6)
     assert window.lens.describe_cell(0, 0).startswith("#0 The, embedding:")
     window.d_norms.raise_()
+
+
+def test_geometry_panel(qtbot, window, hf_folder):
+    from safetensors.numpy import load_file
+    w = load_file(str(hf_folder / "model.safetensors"))
+    wpe = w["transformer.wpe.weight"]
+    g = window.geometry.geometry
+    np.testing.assert_allclose(window.geometry.curve.getData()[1], np.linalg.norm(wpe, axis=1), rtol=1e-5)
+    u = wpe / np.linalg.norm(wpe, axis=1, keepdims=True)
+    np.testing.assert_allclose(window.geometry.img.image, u @ u.T, atol=1e-5)
+    assert g["sinusoid_norm"] == np.sqrt(32 / 2)
+    assert "√d_model" in window.geometry.caption.text()

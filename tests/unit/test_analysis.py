@@ -104,3 +104,17 @@ def test_logit_lens_against_numpy(hf_folder):
         np.testing.assert_allclose(probs[r], np.sort(p, axis=-1)[:, ::-1][:, :5], atol=1e-5)
     # the last row is the model's real prediction
     np.testing.assert_allclose(probs[-1, -1, 0], tr.next_token_probs().max(), atol=1e-6)
+
+
+def test_embedding_geometry_against_direct_formulas():
+    from gptviz.analysis.geometry import cosine_matrix, embedding_geometry, sinusoidal
+    pe = sinusoidal(50, 16)
+    np.testing.assert_allclose(pe[3, 4:6], [np.sin(3 / 10000 ** (4 / 16)), np.cos(3 / 10000 ** (4 / 16))], rtol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(pe, axis=1), np.sqrt(8))
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(7, 5))
+    c = cosine_matrix(w)
+    assert abs(c[2, 5] - w[2] @ w[5] / np.linalg.norm(w[2]) / np.linalg.norm(w[5])) < 1e-12
+    g = embedding_geometry(rng.normal(size=(100, 16)), w @ rng.normal(size=(5, 16)))
+    np.testing.assert_allclose(np.diag(g["position_cosine"]), 1, atol=1e-6)
+    assert g["sinusoid_norm"] == np.sqrt(8)
