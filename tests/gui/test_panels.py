@@ -119,7 +119,7 @@ def test_geometry_panel(qtbot, window, hf_folder):
     w = load_file(str(hf_folder / "model.safetensors"))
     wpe = w["transformer.wpe.weight"]
     g = window.geometry.geometry
-    np.testing.assert_allclose(window.geometry.curve.getData()[1], np.linalg.norm(wpe, axis=1), rtol=1e-5)
+    np.testing.assert_allclose(window.geometry.curve.getOriginalDataset()[1], np.linalg.norm(wpe, axis=1), rtol=1e-5)
     u = wpe / np.linalg.norm(wpe, axis=1, keepdims=True)
     np.testing.assert_allclose(window.geometry.img.image, u @ u.T, atol=1e-5)
     assert g["sinusoid_norm"] == np.sqrt(32 / 2)

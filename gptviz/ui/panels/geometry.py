@@ -20,6 +20,7 @@ class GeometryPanel(QWidget):
         self.norms.setLabel("bottom", "position")
         self.norms.getAxis("left").enableAutoSIPrefix(False)
         self.norms.addLegend(offset=(-10, 10))
+        self.norms.setLogMode(y=True)           # learned norms (~0.1-1) and the sinusoids' (~10) on one scale
         self.curve = self.norms.plot([], [], pen=pg.mkPen("#f59e0b", width=2), name="learned ‖wpe[p]‖")
         self.lines = {}
         for key, color, name in (("token_norm_median", "#2563eb", "median ‖token embedding‖ (GPT: added as is)"),
@@ -49,8 +50,9 @@ class GeometryPanel(QWidget):
         for key, line in self.lines.items():
             line.setData([0, T - 1], [g[key], g[key]])
         self.img.setImage(g["position_cosine"], autoLevels=False, levels=(-1, 1))
+        tok, pos = g["token_norm_median"], float(np.median(n))
         self.caption.setText(
-            f"GPT adds token and learned position embeddings without scaling: their norms here are "
-            f"{g['token_norm_median']:.2f} (median token) and {np.median(n):.2f} (median position), the same order, "
-            f"so position is not drowned out. The original Transformer multiplied token embeddings by √d_model "
-            f"(→ {g['token_norm_scaled_median']:.1f}) because its fixed sinusoids have norm {g['sinusoid_norm']:.1f}.")
+            f"Median norms in this model: token embedding {tok:.2f}, position embedding {pos:.2f} "
+            f"(ratio {tok / max(pos, 1e-12):.1f}×). GPT adds the two unscaled and lets training set their relative "
+            f"size. The original Transformer multiplied token embeddings by √d_model (→ {g['token_norm_scaled_median']:.1f}) "
+            f"so that its fixed sinusoids, of norm {g['sinusoid_norm']:.1f}, would not swamp them.")

@@ -39,6 +39,7 @@ class HeadStatsPanel(QWidget):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels([c for c, _ in COLUMNS])
         self.table.setSortingEnabled(True)
+        self.table.sortItems(0, Qt.AscendingOrder)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.verticalHeader().hide()

@@ -36,6 +36,7 @@ class LogitLensPanel(QWidget):
         stack(self, self.view, self.readout, stretch=self.view)
         self.frame = None
         self.view.scene().sigMouseMoved.connect(self._hover)
+        self.plot.vb.sigResized.connect(lambda *_: self.frame is not None and self.show_frame(self.frame))
 
     def show_frame(self, frame) -> None:
         if frame.lens_ids is None:
@@ -50,8 +51,10 @@ class LogitLensPanel(QWidget):
             t = pg.TextItem(anchor=(0.5, 0.5))
             self.plot.addItem(t)
             self.texts.append(t)
+        # a label needs ~40 px; narrower cells are read by hovering
+        labels = self.plot.vb.width() / max(P, 1) >= 40
         for n, t in enumerate(self.texts):
-            if n < R * P:
+            if n < R * P and labels:
                 r, c = divmod(n, P)
                 t.setText(str(frame.lens_text[r, c, 0])[:8])
                 t.setColor("#111827" if top1[r, c] > 0.5 else "#f9fafb")
