@@ -6,6 +6,7 @@ import torch
 
 from ..checkpoints.loaded import Checkpoint
 from .config import GPTConfig
+from .memory import return_freed_memory_promptly
 from .model import GPT
 from .tokenizer import CharTokenizer, Tokenizer
 from .trace import Trace
@@ -22,6 +23,7 @@ class _Cache:
 
 class LoadedModel:
     def __init__(self, ckpt: Checkpoint, device: str = "cpu"):
+        return_freed_memory_promptly()
         self.config: GPTConfig = ckpt.config
         self.tokenizer: Tokenizer = ckpt.tokenizer
         self.name = ckpt.name
