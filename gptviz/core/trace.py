@@ -43,25 +43,38 @@ class Trace:
     def n_layer(self) -> int:
         return len(self._keys)
 
+    def _queries(self, layer: int, rows=None) -> torch.Tensor:
+        """(nh, R, hs) queries of `layer` at the given positions (all when None), recomputed from the cached
+        residual stream: only the query third of c_attn, since keys are cached."""
+        block = self._model.transformer.h[layer]
+        resid = self._resid[layer] if rows is None else self._resid[layer][rows]
+        x = block.ln_1(resid)                                          # (R, C)
+        C = x.shape[-1]
+        w = block.attn.c_attn.weight[:C]                               # (C, C): the query rows of (3C, C)
+        b = None if block.attn.c_attn.bias is None else block.attn.c_attn.bias[:C]
+        q = torch.nn.functional.linear(x, w, b)                        # (R, C)
+        return q.view(q.shape[0], block.attn.n_head, C // block.attn.n_head).transpose(0, 1)   # (nh, R, hs)
+
     @torch.no_grad()
     def attention(self, layer: int) -> np.ndarray:
         """(H, T, T) float32 softmax(QK^T/sqrt(hs)) with the causal mask: rows sum to 1, zero above the diagonal.
 
-        Computed from the cached residual stream and keys, one head at a time into the output,
-        so the only T x T memory is the result and one head's scores.
+        Computed from the cached residual stream and keys; long prompts go one head at a time into the
+        output, so the only T x T memory is the result and one head's scores.
         """
         if not 0 <= layer < self.n_layer:
             raise IndexError(f"layer {layer} out of range 0..{self.n_layer - 1}")
-        block = self._model.transformer.h[layer]
-        x = block.ln_1(self._resid[layer])[None]               # (1, T, C)
-        q, _, _ = block.attn.qkv(x)                            # (1, nh, T, hs)
+        q = self._queries(layer)                               # (nh, T, hs)
         k = self._keys[layer]                                  # (nh, T, hs)
         H, T, hs = k.shape
-        out = torch.empty(H, T, T, dtype=torch.float32)
         future = torch.ones(T, T, dtype=torch.bool, device=k.device).triu_(1)
         scale = 1.0 / math.sqrt(hs)
+        if H * T * T <= 1 << 22:                               # small: all heads in one batched op
+            s = (q @ k.transpose(-1, -2)).float().mul_(scale).masked_fill_(future, float("-inf"))
+            return _np(torch.softmax(s, dim=-1))
+        out = torch.empty(H, T, T, dtype=torch.float32)
         for h in range(H):
-            s = (q[0, h] @ k[h].transpose(0, 1)).float().mul_(scale)   # (T, T)
+            s = (q[h] @ k[h].transpose(0, 1)).float().mul_(scale)     # (T, T)
             s.masked_fill_(future, float("-inf"))
             out[h] = torch.softmax(s, dim=-1).cpu()
         return out.numpy()
@@ -69,12 +82,10 @@ class Trace:
     @torch.no_grad()
     def attention_rows(self, layer: int, rows) -> np.ndarray:
         """(H, len(rows), T) attention of the given query positions only: cheap overviews of long prompts."""
-        block = self._model.transformer.h[layer]
         rows_t = torch.as_tensor(np.asarray(rows), dtype=torch.long, device=self._resid.device)
-        x = block.ln_1(self._resid[layer][rows_t])[None]       # (1, R, C)
-        q, _, _ = block.attn.qkv(x)                            # (1, nh, R, hs)
+        q = self._queries(layer, rows_t)                       # (nh, R, hs)
         k = self._keys[layer]                                  # (nh, T, hs)
-        s = (q[0] @ k.transpose(-1, -2)).float() / math.sqrt(k.shape[-1])   # (nh, R, T)
+        s = (q @ k.transpose(-1, -2)).float() / math.sqrt(k.shape[-1])   # (nh, R, T)
         future = torch.arange(k.shape[1], device=k.device)[None, :] > rows_t[:, None]   # (R, T)
         return _np(s.masked_fill_(future, float("-inf")).softmax(dim=-1))
 
