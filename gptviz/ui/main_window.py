@@ -116,6 +116,8 @@ class MainWindow(QMainWindow):
         self.head_stats.headClicked.connect(self.attention.select)
         self.attention.headSelected.connect(self.heads.set_selected)
         self.attention.queryChanged.connect(self.tokens.chips.set_selected)
+        self.tokens.chips.tokenToggled.connect(self.attention.toggle_query)
+        self.attention.selectionChanged.connect(self.tokens.chips.set_marked)
         self._default_state = self.saveState()
 
     def _build_menus(self) -> None:
@@ -197,6 +199,7 @@ class MainWindow(QMainWindow):
         self.tokens.show_frame(frame, len(frame.request.text), special)
         self.norms.show_frame(frame)
         self.attention.show_frame(frame)
+        self.tokens.chips.set_marked(self.attention.selection)
         self.next_token.show_frame(frame)
         self.heads.show_frame(frame)
         self.head_stats.show_frame(frame)

@@ -124,3 +124,27 @@ def test_geometry_panel(qtbot, window, hf_folder):
     np.testing.assert_allclose(window.geometry.img.image, u @ u.T, atol=1e-5)
     assert g["sinusoid_norm"] == np.sqrt(32 / 2)
     assert "√d_model" in window.geometry.caption.text()
+
+
+def test_multi_select_sums_attention_and_lock(qtbot, window, reference):
+    window.editor.setPlainText("one two three four five")
+    settle(qtbot, window)
+    for q in (1, 3, 4):
+        window.tokens.chips.tokenToggled.emit(q)
+    assert window.attention.selection == [1, 3, 4] and window.tokens.chips.marked == {1, 3, 4}
+    reference.clear_cache()
+    a = reference.trace("one two three four five").attention(window.attention.layer)[window.attention.head]
+    np.testing.assert_allclose(window.attention.summed_attention(), a[[1, 3, 4]].sum(0), atol=1e-5)
+    np.testing.assert_allclose(window.attention.sum_bars.opts["height"], a[[1, 3, 4]].sum(0), atol=1e-5)
+    assert window.attention.sum_plot.isVisible()
+    window.tokens.chips.tokenToggled.emit(3)                 # toggling again removes it
+    assert window.attention.selection == [1, 4]
+    window.editor.setPlainText("one two three four five six")  # unlocked: an edit clears the selection
+    settle(qtbot, window)
+    assert window.attention.selection == []
+    window.attention.lock.setChecked(True)
+    window.tokens.chips.tokenToggled.emit(2)
+    window.editor.setPlainText("one two three four five six seven")
+    settle(qtbot, window)
+    assert window.attention.selection == [2]                 # locked: kept across edits
+    window.attention.lock.setChecked(False)

@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QGraphicsRectItem, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from ..widgets.common import note, stack
 from ..widgets.token_axis import TokenAxis
@@ -29,6 +29,7 @@ class AttentionPanel(QWidget):
     layerChanged = Signal(int)
     headSelected = Signal(int, int)    # layer, head
     queryChanged = Signal(object)      # position or None
+    selectionChanged = Signal(object)  # sorted list of selected query positions
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -37,6 +38,8 @@ class AttentionPanel(QWidget):
         self.head = 0
         self.layer = 0
         self.query: int | None = None
+        self.frame_tokens: list[int] = []
+        self.selection: list[int] = []   # ctrl/shift-clicked queries whose attention is summed below
 
         self.layer_box, self.head_box = QSpinBox(), QSpinBox()
         self.layer_box.setPrefix("layer ")
@@ -49,6 +52,9 @@ class AttentionPanel(QWidget):
         controls.addWidget(self.head_box)
         controls.addWidget(QLabel("(←/→ heads, ↑/↓ layers)"))
         controls.addStretch(1)
+        self.lock = QCheckBox("lock selection")
+        self.lock.setToolTip("keep the ctrl/shift-clicked tokens selected while the prompt changes")
+        controls.addWidget(self.lock)
 
         # --- heatmap ---
         self.view = pg.GraphicsLayoutWidget()
@@ -71,6 +77,18 @@ class AttentionPanel(QWidget):
         self.row_box.setPen(QPen(QColor("#ef4444"), 0))
         self.row_box.hide()
         self.plot.addItem(self.row_box)
+        # summed attention of the selected queries, over the keys (same x axis as the heatmap)
+        self.sum_axis = TokenAxis("bottom")
+        self.sum_plot = self.view.addPlot(row=1, col=0, axisItems={"bottom": self.sum_axis})
+        self.sum_plot.setMaximumHeight(130)
+        self.sum_plot.setMenuEnabled(False)
+        self.sum_plot.setMouseEnabled(False, False)
+        self.sum_plot.setLabel("left", "Σ p")
+        self.sum_plot.setXLink(self.plot)
+        self.sum_bars = pg.BarGraphItem(x0=[], width=1, height=[], y0=0, brush="#ef4444", pen=None)
+        self.sum_plot.addItem(self.sum_bars)
+        self.sum_plot.hide()
+        self.sel_boxes: list[QGraphicsRectItem] = []
         self.view.scene().sigMouseMoved.connect(self._hover)
         self.view.scene().sigMouseClicked.connect(self._click)
 
@@ -92,6 +110,9 @@ class AttentionPanel(QWidget):
         self.yaxis.set_labels(labels)
         if self.query is not None and self.query >= T:
             self.query = None
+        keep = self.lock.isChecked() or (self.frame_tokens == [p.id for p in frame.tokens])
+        self.frame_tokens = [p.id for p in frame.tokens]
+        self.selection = [q for q in self.selection if q < T] if keep else []
         self.mask.setImage(_mask_image(T) if T else np.zeros((1, 1, 4), np.uint8))
         self._show_head()
         self.plot.setRange(xRange=(0, max(T, 1)), yRange=(0, max(T, 1)), padding=0.01)
@@ -111,6 +132,7 @@ class AttentionPanel(QWidget):
             return
         self.img.setImage(m, autoLevels=False, levels=(0, 1))
         self._show_row()
+        self._show_selection()
 
     def _show_row(self) -> None:
         if self.query is None or self.frame is None:
@@ -138,6 +160,41 @@ class AttentionPanel(QWidget):
         self.query = pos
         self._show_row()
         self.queryChanged.emit(pos)
+
+    def summed_attention(self) -> np.ndarray | None:
+        """(T,) attention of the selected queries summed, for the head on screen."""
+        m = self.selected_matrix()
+        if m is None or not self.selection:
+            return None
+        return m[self.selection].sum(axis=0)
+
+    def toggle_query(self, pos: int) -> None:
+        """Add a query to the multi-selection, or remove it."""
+        self.selection = sorted(set(self.selection) ^ {pos})
+        self._show_selection()
+        self.selectionChanged.emit(list(self.selection))
+
+    def _show_selection(self) -> None:
+        total = self.summed_attention()
+        for box in self.sel_boxes:
+            box.hide()
+        if total is None:
+            self.sum_plot.hide()
+            return
+        T = len(total)
+        self.sum_bars.setOpts(x0=np.arange(T), height=total, width=1)
+        self.sum_axis.set_labels([p.text for p in self.frame.tokens])
+        self.sum_plot.setYRange(0, max(float(total.max()), 1e-6) * 1.05, padding=0)
+        self.sum_plot.setTitle(f"attention of {len(self.selection)} selected tokens, summed")
+        self.sum_plot.show()
+        while len(self.sel_boxes) < len(self.selection):
+            b = QGraphicsRectItem()
+            b.setPen(QPen(QColor("#ef4444"), 0, Qt.DashLine))
+            self.plot.addItem(b)
+            self.sel_boxes.append(b)
+        for b, q in zip(self.sel_boxes, self.selection):
+            b.setRect(QRectF(0, q, T, 1))
+            b.show()
 
     def _layer_box_changed(self, v: int) -> None:
         self.select(v, self.head)
@@ -175,5 +232,8 @@ class AttentionPanel(QWidget):
     def _click(self, ev) -> None:
         cell = self.cell_at(ev.scenePos())
         if cell is not None:
-            self.set_query(None if self.query == cell[0] else cell[0])
+            if ev.modifiers() & (Qt.ControlModifier | Qt.ShiftModifier):
+                self.toggle_query(cell[0])
+            else:
+                self.set_query(None if self.query == cell[0] else cell[0])
             self.setFocus()

@@ -14,6 +14,7 @@ SELECTED = QColor("#2563eb")
 
 class TokenChips(QWidget):
     tokenClicked = Signal(int)         # position clicked
+    tokenToggled = Signal(int)         # position ctrl/shift-clicked: add to or remove from the selection
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -22,6 +23,7 @@ class TokenChips(QWidget):
         self.pieces: list[Piece] = []
         self.special_ids: set[int] = set()
         self.selected: int | None = None
+        self.marked: set[int] = set()      # multi-selection, drawn with a thicker outline
         self._rects: list[QRect] = []
         self.font_text = QFont(self.font())
         self.font_text.setPointSizeF(self.font().pointSizeF() * 1.05)
@@ -40,6 +42,10 @@ class TokenChips(QWidget):
 
     def set_selected(self, pos: int | None) -> None:
         self.selected = pos
+        self.update()
+
+    def set_marked(self, positions) -> None:
+        self.marked = set(positions)
         self.update()
 
     def _layout(self) -> None:
@@ -77,7 +83,8 @@ class TokenChips(QWidget):
             if not r.intersects(visible):
                 continue
             fill = SPECIAL if p.id in self.special_ids else COLORS[i % 2]
-            qp.setPen(QPen(SELECTED, 2) if i == self.selected else QPen(fill.darker(130), 1))
+            qp.setPen(QPen(SELECTED, 3) if i in self.marked else
+                      QPen(SELECTED, 2) if i == self.selected else QPen(fill.darker(130), 1))
             qp.setBrush(fill)
             qp.drawRoundedRect(r.adjusted(0, 0, -1, -1), 4, 4)
             qp.setPen(QColor("#111827"))
@@ -106,4 +113,7 @@ class TokenChips(QWidget):
     def mousePressEvent(self, e) -> None:
         i = self.index_at(e.position().toPoint())
         if i is not None:
-            self.tokenClicked.emit(i)
+            if e.modifiers() & (Qt.ControlModifier | Qt.ShiftModifier):
+                self.tokenToggled.emit(i)
+            else:
+                self.tokenClicked.emit(i)
