@@ -27,6 +27,7 @@ class Request:
     temperature: float = 1.0
     top_k: int = 10
     lens: bool = False                   # compute the logit lens (its panel is visible)
+    residual: bool = False               # compute residual-stream and block-contribution norms (panel visible)
     created: float = field(default_factory=time.perf_counter)   # when the edit that caused it happened
 
 
@@ -68,6 +69,9 @@ class Frame:
     lens_ids: np.ndarray | None = None         # (L+1, P, 5)
     lens_probs: np.ndarray | None = None       # (L+1, P, 5)
     lens_text: np.ndarray | None = None        # (L+1, P, 5) display forms of lens_ids
+    resid_norm: np.ndarray | None = None       # (L+1, T) residual stream norm after embedding / each block
+    attn_norm: np.ndarray | None = None        # (L, T) norm of what each block's attention added
+    mlp_norm: np.ndarray | None = None         # (L, T) norm of what each block's MLP added
 
     @property
     def T(self) -> int:
@@ -105,12 +109,14 @@ class FrameBuilder:
         ids, probs = top_k(tr.next_token_probs(req.temperature), req.top_k)
         keep = probs > 0                     # zero-probability ids (greedy, padded vocab, NaN model) are not candidates
         ids, probs = ids[keep], probs[keep]
-        lens = {}
+        lens = {}                            # optional views, computed only while their panels are visible
         if req.lens:
             positions = np.arange(max(0, T - LENS_POSITIONS), T)
             lens_ids, lens_probs = tr.logit_lens(positions)
             text = np.array([p.text for p in m.tokenizer.pieces(lens_ids.ravel())], dtype=object).reshape(lens_ids.shape)
             lens = dict(lens_positions=positions, lens_ids=lens_ids, lens_probs=lens_probs, lens_text=text)
+        if req.residual:
+            lens["resid_norm"], lens["attn_norm"], lens["mlp_norm"] = tr.block_contributions()
         return Frame(req, tr.tokens, tr.token_ids, tr.n_prompt_tokens, tr.truncated, cfg.block_size,
                      tr.token_embedding_norm, tr.position_embedding_norm, tr.input_norm, layer, att,
                      self._thumbs, ids, probs, m.tokenizer.pieces(ids), self._stats, tr.warnings,

@@ -98,7 +98,7 @@ class LoadedModel:
         self._cache = _Cache(ids, resid, kvs)
         self.last_reused = reuse
         return Trace(self.model, self.tokenizer, ids, resid, [k for k, _ in kvs], truncated, n_prompt,
-                     list(self.warnings) + list(warnings or []))
+                     list(self.warnings) + list(warnings or []), values=[v for _, v in kvs])
 
     def _common_prefix(self, ids: np.ndarray) -> int:
         c = self._cache

@@ -17,11 +17,13 @@ from .tokenizer import Piece, Tokenizer
 
 class Trace:
     def __init__(self, model: GPT, tokenizer: Tokenizer, token_ids: np.ndarray, resid: torch.Tensor,
-                 keys: list[torch.Tensor], truncated: bool, n_prompt_tokens: int, warnings: list[str]):
+                 keys: list[torch.Tensor], truncated: bool, n_prompt_tokens: int, warnings: list[str],
+                 values: list[torch.Tensor] | None = None):
         self._model = model
         self._tokenizer = tokenizer
         self._resid = resid                          # (L+1, T, C): after the embedding, after each block
         self._keys = keys                            # per layer (nh, T, hs)
+        self._values = values                        # per layer (nh, T, hs), for block contributions
         self.token_ids = token_ids                   # (T,) int64
         self.truncated = truncated                   # the prompt had more than block_size tokens
         self.n_prompt_tokens = n_prompt_tokens       # tokens before truncation
@@ -88,6 +90,24 @@ class Trace:
         s = (q @ k.transpose(-1, -2)).float() / math.sqrt(k.shape[-1])   # (nh, R, T)
         future = torch.arange(k.shape[1], device=k.device)[None, :] > rows_t[:, None]   # (R, T)
         return _np(s.masked_fill_(future, float("-inf")).softmax(dim=-1))
+
+    @torch.no_grad()
+    def block_contributions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Norms per layer and position: the residual stream (L+1, T), and what each block's attention and
+        MLP added to it (L, T) each. Attention outputs are recomputed from the cached keys and values;
+        the MLP's is the rest of the block's update."""
+        L = self.n_layer
+        resid_norm = self._resid.norm(dim=-1)                                        # (L+1, T)
+        attn = torch.empty(L, self.T)
+        mlp = torch.empty(L, self.T)
+        for layer in range(L):
+            block = self._model.transformer.h[layer]
+            a = torch.from_numpy(self.attention(layer)).to(self._resid.device)       # (nh, T, T)
+            y = (a @ self._values[layer]).transpose(0, 1).reshape(self.T, -1)         # (T, C)
+            out = block.attn.c_proj(y)                                               # (T, C)
+            attn[layer] = out.norm(dim=-1).cpu()
+            mlp[layer] = (self._resid[layer + 1] - self._resid[layer] - out).norm(dim=-1).cpu()
+        return _np(resid_norm), attn.numpy(), mlp.numpy()
 
     @torch.no_grad()
     def residual(self, layer: int) -> np.ndarray:

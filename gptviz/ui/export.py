@@ -69,6 +69,12 @@ def frame_tables(frame, layer: int, head: int) -> dict[str, tuple[list[str], lis
                                   *frame.lens_text[r, c].tolist(), *map(float, frame.lens_probs[r, c])]
                                  for r in range(frame.lens_ids.shape[0])
                                  for c, pos in enumerate(frame.lens_positions)])
+    if frame.resid_norm is not None:
+        L = frame.attn_norm.shape[0]
+        tables["residual"] = (["position", "token", *[f"resid_{r}" for r in range(L + 1)],
+                               *[f"attn_{r}" for r in range(L)], *[f"mlp_{r}" for r in range(L)]],
+                              [[i, toks[i].text, *map(float, frame.resid_norm[:, i]), *map(float, frame.attn_norm[:, i]),
+                                *map(float, frame.mlp_norm[:, i])] for i in range(frame.T)])
     if frame.layer == layer and frame.T:
         m = frame.attention[head]
         tables["attention"] = ([f"L{layer}H{head} query \\ key", *label],

@@ -17,6 +17,7 @@ from .panels.head_stats import HeadStatsPanel
 from .panels.geometry import GeometryPanel
 from .panels.heads import HeadsPanel
 from .panels.logit_lens import LogitLensPanel
+from .panels.residual import ResidualPanel
 from .panels.next_token import NextTokenPanel
 from .panels.norms import NormsPanel
 from .panels.tokens import TokensPanel
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self.head_stats = HeadStatsPanel()
         self.lens = LogitLensPanel()
         self.geometry = GeometryPanel()
+        self.residual = ResidualPanel()
         self.setCentralWidget(self.attention)
         self.d_prompt = self._dock("Prompt", prompt_box, Qt.TopDockWidgetArea, "prompt")
         self.d_tokens = self._dock("Token splits", self.tokens, Qt.TopDockWidgetArea, "tokens")
@@ -95,6 +97,9 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.d_norms, self.d_lens)
         self.d_geometry = self._dock("Embedding geometry", self.geometry, Qt.LeftDockWidgetArea, "geometry")
         self.tabifyDockWidget(self.d_lens, self.d_geometry)
+        self.d_residual = self._dock("Residual stream", self.residual, Qt.LeftDockWidgetArea, "residual")
+        self.tabifyDockWidget(self.d_geometry, self.d_residual)
+        self.d_residual.visibilityChanged.connect(lambda visible: visible and self.submit())
         self.d_norms.raise_()
         self.d_lens.visibilityChanged.connect(lambda visible: visible and self.submit())
         self.d_next = self._dock("Next token", self.next_token, Qt.RightDockWidgetArea, "next")
@@ -139,8 +144,8 @@ class MainWindow(QMainWindow):
         e = self.menuBar().addMenu("&Edit")
         self._action(e, "&Copy image", self.copy_image, QKeySequence.Copy)
         v = self.menuBar().addMenu("&View")
-        for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_lens, self.d_geometry, self.d_next, self.d_heads,
-                  self.d_stats):
+        for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_lens, self.d_geometry, self.d_residual,
+                  self.d_next, self.d_heads, self.d_stats):
             v.addAction(d.toggleViewAction())
         v.addSeparator()
         self._action(v, "&Reset layout", lambda: self.restoreState(self._default_state))
@@ -187,7 +192,8 @@ class MainWindow(QMainWindow):
         created = self.debouncer.first or time.perf_counter()
         req = Request(self._next_id, self.editor.toPlainText(), self.bos_action.isChecked(), self.attention.layer,
                       self.next_token.temperature.value(), self.next_token.k.value(),
-                      lens=not self.lens.visibleRegion().isEmpty(), created=created)
+                      lens=not self.lens.visibleRegion().isEmpty(),
+                      residual=not self.residual.visibleRegion().isEmpty(), created=created)
         self.client.submit(req)
 
     def _on_frame(self, frame) -> None:
@@ -204,6 +210,7 @@ class MainWindow(QMainWindow):
         self.heads.show_frame(frame)
         self.head_stats.show_frame(frame)
         self.lens.show_frame(frame)
+        self.residual.show_frame(frame)
         latency = (time.perf_counter() - frame.request.created) * 1e3
         self.latency_label.setText(f"update {latency:.0f} ms (model {frame.compute_ms:.0f} ms)")
         self.frameShown.emit(frame)
@@ -216,7 +223,8 @@ class MainWindow(QMainWindow):
     def panels(self) -> dict:
         return {"Token splits": self.tokens, "Embedding and position norms": self.norms,
                 "Attention": self.attention, "Next token": self.next_token, "All heads": self.heads,
-                "Head statistics": self.head_stats, "Logit lens": self.lens, "Embedding geometry": self.geometry}
+                "Head statistics": self.head_stats, "Logit lens": self.lens, "Embedding geometry": self.geometry,
+                "Residual stream": self.residual}
 
     def export(self, panel, kind: str, path) -> None:
         if self.frame is None:

@@ -10,10 +10,14 @@ from tests.gui.conftest import settle
 
 
 @pytest.mark.parametrize("name", ["Token splits", "Embedding and position norms", "Attention", "Next token",
-                                  "All heads", "Head statistics", "Embedding geometry"])
+                                  "All heads", "Head statistics", "Embedding geometry", "Residual stream"])
 def test_export_each_panel(qtbot, window, tmp_path, name):
+    if name == "Residual stream":
+        window.d_residual.raise_()
     window.editor.setPlainText("one two three two three")
     settle(qtbot, window)
+    if name == "Residual stream":
+        qtbot.waitUntil(lambda: window.frame.resid_norm is not None and window.client.idle, timeout=30000)
     panel = window.panels()[name]
     window.export(panel, "png", tmp_path / "p.png")
     img = QImage(str(tmp_path / "p.png"))
@@ -32,6 +36,9 @@ def test_export_each_panel(qtbot, window, tmp_path, name):
         assert [int(r[1]) for r in rows[1:]] == list(f.top_ids)
     elif name == "Token splits":
         assert [int(r[1]) for r in rows[1:]] == list(f.token_ids)
+    elif name == "Residual stream":
+        np.testing.assert_allclose([float(r[2]) for r in rows[1:]], f.resid_norm[0], rtol=1e-6)
+        window.d_norms.raise_()
     elif name == "Embedding geometry":
         np.testing.assert_allclose([float(r[1]) for r in rows[1:]], window.geometry.geometry["position_norm"])
     else:

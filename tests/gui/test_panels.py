@@ -148,3 +148,15 @@ def test_multi_select_sums_attention_and_lock(qtbot, window, reference):
     settle(qtbot, window)
     assert window.attention.selection == [2]                 # locked: kept across edits
     window.attention.lock.setChecked(False)
+
+
+def test_residual_panel(qtbot, window, reference):
+    window.d_residual.raise_()
+    window.editor.setPlainText("The cat sat on the mat")
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: window.frame.resid_norm is not None and window.client.idle, timeout=30000)
+    reference.clear_cache()
+    r, a, m = reference.trace("The cat sat on the mat").block_contributions()
+    np.testing.assert_allclose(window.residual.imgs["resid_norm"].image, r, rtol=1e-5)
+    np.testing.assert_allclose(window.residual.imgs["mlp_norm"].image, m, rtol=1e-4, atol=1e-5)
+    window.d_norms.raise_()

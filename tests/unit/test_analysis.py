@@ -118,3 +118,25 @@ def test_embedding_geometry_against_direct_formulas():
     g = embedding_geometry(rng.normal(size=(100, 16)), w @ rng.normal(size=(5, 16)))
     np.testing.assert_allclose(np.diag(g["position_cosine"]), 1, atol=1e-6)
     assert g["sinusoid_norm"] == np.sqrt(8)
+
+
+def test_block_contributions_against_hooks(hf_model, hf_folder):
+    """Attention and MLP outputs of each block, as transformers computes them (forward hooks)."""
+    import torch
+    m = gptviz.load(str(hf_folder))
+    text = "The quick brown fox jumps over the lazy dog"
+    ids = m.tokenizer.encode(text)
+    seen = {}
+    hooks = []
+    for i, blk in enumerate(hf_model.transformer.h):
+        hooks.append(blk.attn.register_forward_hook(lambda mod, inp, out, i=i: seen.__setitem__(("attn", i), out[0])))
+        hooks.append(blk.mlp.register_forward_hook(lambda mod, inp, out, i=i: seen.__setitem__(("mlp", i), out)))
+    with torch.no_grad():
+        hs = hf_model(torch.tensor([ids]), output_hidden_states=True).hidden_states
+    for h in hooks:
+        h.remove()
+    resid, attn, mlp = m.trace(text).block_contributions()
+    for i in range(m.config.n_layer):
+        np.testing.assert_allclose(attn[i], seen[("attn", i)][0].norm(dim=-1).numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(mlp[i], seen[("mlp", i)][0].norm(dim=-1).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(resid[0], hs[0][0].norm(dim=-1).numpy(), rtol=1e-5)
