@@ -102,6 +102,8 @@ def export_panel(kind: str, path: Path, widget: QWidget, frame, layer: int, head
         save_svg(widget, path)
     elif kind == "npz":
         save_npz(path, frame)
+    elif widget.export_table == "architecture":
+        save_table(path, ["box", "parameters", "output"], [[b.title, b.params, b.shape] for b in widget.boxes])
     elif widget.export_table == "geometry":
         save_table(path, *geometry_table(widget.geometry))
     else:

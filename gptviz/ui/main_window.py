@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, Q
 
 from ..core.frame import GenerateJob, Request
 from . import export
+from .panels.architecture import ArchitecturePanel
 from .panels.attention import AttentionPanel
 from .panels.head_stats import HeadStatsPanel
 from .panels.geometry import GeometryPanel
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         self.lens = LogitLensPanel()
         self.geometry = GeometryPanel()
         self.residual = ResidualPanel()
+        self.architecture = ArchitecturePanel()
         self.setCentralWidget(self.attention)
         self.d_prompt = self._dock("Prompt", prompt_box, Qt.TopDockWidgetArea, "prompt")
         self.d_tokens = self._dock("Token splits", self.tokens, Qt.TopDockWidgetArea, "tokens")
@@ -100,6 +102,10 @@ class MainWindow(QMainWindow):
         self.d_residual = self._dock("Residual stream", self.residual, Qt.LeftDockWidgetArea, "residual")
         self.tabifyDockWidget(self.d_geometry, self.d_residual)
         self.d_residual.visibilityChanged.connect(lambda visible: visible and self.submit())
+        self.d_arch = self._dock("Architecture", self.architecture, Qt.LeftDockWidgetArea, "architecture")
+        self.tabifyDockWidget(self.d_residual, self.d_arch)
+        self.d_norms.raise_()
+        self.architecture.boxClicked.connect(self.show_box_output)
         self.d_norms.raise_()
         self.d_lens.visibilityChanged.connect(lambda visible: visible and self.submit())
         self.d_next = self._dock("Next token", self.next_token, Qt.RightDockWidgetArea, "next")
@@ -145,7 +151,7 @@ class MainWindow(QMainWindow):
         self._action(e, "&Copy image", self.copy_image, QKeySequence.Copy)
         v = self.menuBar().addMenu("&View")
         for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_lens, self.d_geometry, self.d_residual,
-                  self.d_next, self.d_heads, self.d_stats):
+                  self.d_arch, self.d_next, self.d_heads, self.d_stats):
             v.addAction(d.toggleViewAction())
         v.addSeparator()
         self._action(v, "&Reset layout", lambda: self.restoreState(self._default_state))
@@ -211,6 +217,7 @@ class MainWindow(QMainWindow):
         self.head_stats.show_frame(frame)
         self.lens.show_frame(frame)
         self.residual.show_frame(frame)
+        self.architecture.show_model(self.info, frame.T)
         latency = (time.perf_counter() - frame.request.created) * 1e3
         self.latency_label.setText(f"update {latency:.0f} ms (model {frame.compute_ms:.0f} ms)")
         self.frameShown.emit(frame)
@@ -219,12 +226,22 @@ class MainWindow(QMainWindow):
     def client_eot(self):
         return 50256 if self.info is not None and self.info.has_bos else None
 
+    def show_box_output(self, key: str) -> None:
+        """Architecture view: bring up the panel that shows what a box produces."""
+        target = {"wte": self.d_norms, "wpe": self.d_geometry, "add0": self.d_norms, "ln1": self.d_residual,
+                  "add1": self.d_residual, "ln2": self.d_residual, "mlp": self.d_residual, "add2": self.d_lens,
+                  "lnf": self.d_lens, "unembed": self.d_next, "attn": self.d_heads}[key]
+        target.show()
+        target.raise_()
+        if key == "attn":
+            self.attention.setFocus()
+
     # ---------- export ----------
     def panels(self) -> dict:
         return {"Token splits": self.tokens, "Embedding and position norms": self.norms,
                 "Attention": self.attention, "Next token": self.next_token, "All heads": self.heads,
                 "Head statistics": self.head_stats, "Logit lens": self.lens, "Embedding geometry": self.geometry,
-                "Residual stream": self.residual}
+                "Residual stream": self.residual, "Architecture": self.architecture}
 
     def export(self, panel, kind: str, path) -> None:
         if self.frame is None:

@@ -31,6 +31,9 @@ class ModelInfo:
     warnings: list[str] = field(default_factory=list)
     load_ms: float = 0.0
     geometry: dict = field(default_factory=dict)   # analysis.geometry.embedding_geometry of the weights
+    mlp_width: int = 0
+    bias: bool = True
+    tied: bool = True
 
 
 def _message(e: BaseException) -> str:
@@ -70,7 +73,8 @@ class _Worker(QObject):
         self.loaded.emit(ModelInfo(model.name, model.source, model.format, model.n_params, c.n_layer, c.n_head,
                                    c.n_embd, c.block_size, c.vocab_size, model.tokenizer.name,
                                    model.tokenizer.eot_id is not None, list(model.warnings),
-                                   (time.perf_counter() - t0) * 1e3, geometry))
+                                   (time.perf_counter() - t0) * 1e3, geometry, c.mlp_width, c.bias,
+                                   c.tie_word_embeddings))
 
     @Slot(object)
     def compute(self, req: Request):

@@ -10,7 +10,8 @@ from tests.gui.conftest import settle
 
 
 @pytest.mark.parametrize("name", ["Token splits", "Embedding and position norms", "Attention", "Next token",
-                                  "All heads", "Head statistics", "Embedding geometry", "Residual stream"])
+                                  "All heads", "Head statistics", "Embedding geometry", "Residual stream",
+                                  "Architecture"])
 def test_export_each_panel(qtbot, window, tmp_path, name):
     if name == "Residual stream":
         window.d_residual.raise_()
@@ -39,6 +40,8 @@ def test_export_each_panel(qtbot, window, tmp_path, name):
     elif name == "Residual stream":
         np.testing.assert_allclose([float(r[2]) for r in rows[1:]], f.resid_norm[0], rtol=1e-6)
         window.d_norms.raise_()
+    elif name == "Architecture":
+        assert [r[0] for r in rows[1:]][0].startswith("token embedding")
     elif name == "Embedding geometry":
         np.testing.assert_allclose([float(r[1]) for r in rows[1:]], window.geometry.geometry["position_norm"])
     else:

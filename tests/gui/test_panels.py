@@ -160,3 +160,18 @@ def test_residual_panel(qtbot, window, reference):
     np.testing.assert_allclose(window.residual.imgs["resid_norm"].image, r, rtol=1e-5)
     np.testing.assert_allclose(window.residual.imgs["mlp_norm"].image, m, rtol=1e-4, atol=1e-5)
     window.d_norms.raise_()
+
+
+def test_architecture_panel(qtbot, window, reference):
+    window.d_arch.raise_()
+    window.editor.setPlainText("one two three")
+    settle(qtbot, window)
+    a = window.architecture
+    assert a.box_keys()[0] == "wte" and "unembed" in a.box_keys()
+    assert f"{reference.config.n_params():,} learned parameters" in a.caption.text()
+    assert any("4 × 3 × 3" in b.shape for b in a.boxes)          # H x T x T for the current prompt
+    a.boxClicked.emit("attn")
+    assert not window.d_heads.visibleRegion().isEmpty()
+    a.boxClicked.emit("mlp")
+    assert not window.d_residual.visibleRegion().isEmpty()
+    window.d_norms.raise_()

@@ -140,3 +140,15 @@ def test_block_contributions_against_hooks(hf_model, hf_folder):
         np.testing.assert_allclose(attn[i], seen[("attn", i)][0].norm(dim=-1).numpy(), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(mlp[i], seen[("mlp", i)][0].norm(dim=-1).numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(resid[0], hs[0][0].norm(dim=-1).numpy(), rtol=1e-5)
+
+
+def test_architecture_boxes_count_every_parameter():
+    from gptviz.analysis.architecture import architecture, total_params
+    from gptviz.core.config import GPTConfig
+    for cfg in (GPTConfig(), GPTConfig(n_layer=3, n_head=2, n_embd=64, bias=False, tie_word_embeddings=False,
+                                       vocab_size=50304)):
+        boxes = architecture(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.vocab_size, cfg.mlp_width,
+                             cfg.bias, cfg.tie_word_embeddings, 37)
+        assert total_params(boxes, cfg.n_layer) == cfg.n_params()
+        attn = next(b for b in boxes if b.key == "attn")
+        assert f"{cfg.n_head} × 37 × 37" in attn.shape
