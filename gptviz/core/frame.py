@@ -28,6 +28,7 @@ class Request:
     top_k: int = 10
     lens: bool = False                   # compute the logit lens (its panel is visible)
     residual: bool = False               # compute residual-stream and block-contribution norms (panel visible)
+    compare_text: str | None = None      # a second prompt to compare (its panel is visible)
     created: float = field(default_factory=time.perf_counter)   # when the edit that caused it happened
 
 
@@ -43,6 +44,17 @@ class GenerateJob:
     seed: int
     prepend_bos: bool
     cancel: object
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Prompt B next to the frame's prompt A: the same layer's attention and B's next-token distribution."""
+    tokens: list[Piece]
+    attention: np.ndarray                # (H, T_B, T_B) of the frame's layer
+    top_ids: np.ndarray                  # union of both top-k lists, by A's probability then B's
+    probs_a: np.ndarray                  # A's probability of each
+    probs_b: np.ndarray
+    top_pieces: list[Piece]
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,7 @@ class Frame:
     resid_norm: np.ndarray | None = None       # (L+1, T) residual stream norm after embedding / each block
     attn_norm: np.ndarray | None = None        # (L, T) norm of what each block's attention added
     mlp_norm: np.ndarray | None = None         # (L, T) norm of what each block's MLP added
+    compare: "Comparison | None" = None
 
     @property
     def T(self) -> int:
@@ -86,6 +99,7 @@ class FrameBuilder:
         self._thumb_key = None
         self._thumbs = None
         self._stats = None
+        self._other = model.fork()           # prompt B keeps its own prefix cache
 
     def build(self, req: Request) -> Frame:
         t0 = time.perf_counter()
@@ -115,6 +129,8 @@ class FrameBuilder:
             lens_ids, lens_probs = tr.logit_lens(positions)
             text = np.array([p.text for p in m.tokenizer.pieces(lens_ids.ravel())], dtype=object).reshape(lens_ids.shape)
             lens = dict(lens_positions=positions, lens_ids=lens_ids, lens_probs=lens_probs, lens_text=text)
+        if req.compare_text is not None:
+            lens["compare"] = self._compare(req, tr, layer)
         if req.residual:
             lens["resid_norm"], lens["attn_norm"], lens["mlp_norm"] = tr.block_contributions()
         return Frame(req, tr.tokens, tr.token_ids, tr.n_prompt_tokens, tr.truncated, cfg.block_size,
@@ -135,3 +151,14 @@ class FrameBuilder:
             for k, v in head_scores(att[:, s_idx], s_rows, tr.token_ids).items():
                 stats[k].append(v)
         return np.stack(thumbs), {k: np.stack(v) for k, v in stats.items()}
+
+    def _compare(self, req: Request, tr, layer: int) -> Comparison | None:
+        other = self._other.trace(req.compare_text, prepend_bos=req.prepend_bos)
+        if other.T == 0 or tr.T == 0:
+            return None
+        pa, pb = tr.next_token_probs(req.temperature), other.next_token_probs(req.temperature)
+        ia, _ = top_k(pa, req.top_k)
+        ib, _ = top_k(pb, req.top_k)
+        ids = np.array(list(dict.fromkeys([*ia.tolist(), *ib.tolist()])), dtype=np.int64)
+        return Comparison(other.tokens, other.attention(layer), ids, pa[ids], pb[ids],
+                          self.model.tokenizer.pieces(ids))

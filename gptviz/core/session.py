@@ -108,6 +108,14 @@ class LoadedModel:
         diff = np.flatnonzero(c.ids[:n] != ids[:n])
         return int(diff[0]) if len(diff) else n
 
+    def fork(self) -> "LoadedModel":
+        """The same model and tokenizer with a prefix cache of its own (e.g. a second prompt to compare)."""
+        other = object.__new__(LoadedModel)
+        other.__dict__.update(self.__dict__)
+        other._cache = None
+        other.last_reused = 0
+        return other
+
     def clear_cache(self) -> None:
         self._cache = None
 

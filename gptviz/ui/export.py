@@ -102,6 +102,12 @@ def export_panel(kind: str, path: Path, widget: QWidget, frame, layer: int, head
         save_svg(widget, path)
     elif kind == "npz":
         save_npz(path, frame)
+    elif widget.export_table == "compare":
+        c = widget.comparison
+        if c is None:
+            raise ValueError("no comparison yet: type a prompt B in the Compare panel")
+        save_table(path, ["token", "p_A", "p_B"], [[p.text, float(a), float(b)] for p, a, b in
+                                                   zip(c.top_pieces, c.probs_a, c.probs_b)])
     elif widget.export_table == "architecture":
         save_table(path, ["box", "parameters", "output"], [[b.title, b.params, b.shape] for b in widget.boxes])
     elif widget.export_table == "geometry":

@@ -14,6 +14,7 @@ from ..core.frame import GenerateJob, Request
 from . import export
 from .panels.architecture import ArchitecturePanel
 from .panels.attention import AttentionPanel
+from .panels.compare import ComparePanel
 from .panels.head_stats import HeadStatsPanel
 from .panels.geometry import GeometryPanel
 from .panels.heads import HeadsPanel
@@ -90,6 +91,8 @@ class MainWindow(QMainWindow):
         self.geometry = GeometryPanel()
         self.residual = ResidualPanel()
         self.architecture = ArchitecturePanel()
+        self.compare = ComparePanel()
+        self.compare.editor.textChanged.connect(self.debouncer.poke)
         self.setCentralWidget(self.attention)
         self.d_prompt = self._dock("Prompt", prompt_box, Qt.TopDockWidgetArea, "prompt")
         self.d_tokens = self._dock("Token splits", self.tokens, Qt.TopDockWidgetArea, "tokens")
@@ -113,6 +116,9 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.d_next, self.d_heads, Qt.Vertical)
         self.d_stats = self._dock("Head statistics", self.head_stats, Qt.RightDockWidgetArea, "stats")
         self.tabifyDockWidget(self.d_heads, self.d_stats)
+        self.d_compare = self._dock("Compare prompts", self.compare, Qt.RightDockWidgetArea, "compare")
+        self.tabifyDockWidget(self.d_stats, self.d_compare)
+        self.d_compare.visibilityChanged.connect(lambda visible: visible and self.submit())
         self.d_heads.raise_()
         self.resizeDocks([self.d_prompt, self.d_tokens], [80, 150], Qt.Vertical)
         self.resizeDocks([self.d_norms, self.d_next], [420, 420], Qt.Horizontal)
@@ -151,7 +157,7 @@ class MainWindow(QMainWindow):
         self._action(e, "&Copy image", self.copy_image, QKeySequence.Copy)
         v = self.menuBar().addMenu("&View")
         for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_lens, self.d_geometry, self.d_residual,
-                  self.d_arch, self.d_next, self.d_heads, self.d_stats):
+                  self.d_arch, self.d_next, self.d_heads, self.d_stats, self.d_compare):
             v.addAction(d.toggleViewAction())
         v.addSeparator()
         self._action(v, "&Reset layout", lambda: self.restoreState(self._default_state))
@@ -199,7 +205,9 @@ class MainWindow(QMainWindow):
         req = Request(self._next_id, self.editor.toPlainText(), self.bos_action.isChecked(), self.attention.layer,
                       self.next_token.temperature.value(), self.next_token.k.value(),
                       lens=not self.lens.visibleRegion().isEmpty(),
-                      residual=not self.residual.visibleRegion().isEmpty(), created=created)
+                      residual=not self.residual.visibleRegion().isEmpty(),
+                      compare_text=self.compare.editor.toPlainText() if not self.compare.visibleRegion().isEmpty()
+                      else None, created=created)
         self.client.submit(req)
 
     def _on_frame(self, frame) -> None:
@@ -218,6 +226,7 @@ class MainWindow(QMainWindow):
         self.lens.show_frame(frame)
         self.residual.show_frame(frame)
         self.architecture.show_model(self.info, frame.T)
+        self.compare.show_frame(frame, self.attention.head)
         latency = (time.perf_counter() - frame.request.created) * 1e3
         self.latency_label.setText(f"update {latency:.0f} ms (model {frame.compute_ms:.0f} ms)")
         self.frameShown.emit(frame)
@@ -241,7 +250,7 @@ class MainWindow(QMainWindow):
         return {"Token splits": self.tokens, "Embedding and position norms": self.norms,
                 "Attention": self.attention, "Next token": self.next_token, "All heads": self.heads,
                 "Head statistics": self.head_stats, "Logit lens": self.lens, "Embedding geometry": self.geometry,
-                "Residual stream": self.residual, "Architecture": self.architecture}
+                "Residual stream": self.residual, "Architecture": self.architecture, "Compare prompts": self.compare}
 
     def export(self, panel, kind: str, path) -> None:
         if self.frame is None:

@@ -11,14 +11,19 @@ from tests.gui.conftest import settle
 
 @pytest.mark.parametrize("name", ["Token splits", "Embedding and position norms", "Attention", "Next token",
                                   "All heads", "Head statistics", "Embedding geometry", "Residual stream",
-                                  "Architecture"])
+                                  "Architecture", "Compare prompts"])
 def test_export_each_panel(qtbot, window, tmp_path, name):
     if name == "Residual stream":
         window.d_residual.raise_()
+    if name == "Compare prompts":
+        window.d_compare.raise_()
+        window.compare.editor.setPlainText("one two four")
     window.editor.setPlainText("one two three two three")
     settle(qtbot, window)
     if name == "Residual stream":
         qtbot.waitUntil(lambda: window.frame.resid_norm is not None and window.client.idle, timeout=30000)
+    if name == "Compare prompts":
+        qtbot.waitUntil(lambda: window.frame.compare is not None and window.client.idle, timeout=30000)
     panel = window.panels()[name]
     window.export(panel, "png", tmp_path / "p.png")
     img = QImage(str(tmp_path / "p.png"))
@@ -40,6 +45,9 @@ def test_export_each_panel(qtbot, window, tmp_path, name):
     elif name == "Residual stream":
         np.testing.assert_allclose([float(r[2]) for r in rows[1:]], f.resid_norm[0], rtol=1e-6)
         window.d_norms.raise_()
+    elif name == "Compare prompts":
+        np.testing.assert_allclose([float(r[1]) for r in rows[1:]], f.compare.probs_a, rtol=1e-6)
+        window.d_heads.raise_()
     elif name == "Architecture":
         assert [r[0] for r in rows[1:]][0].startswith("token embedding")
     elif name == "Embedding geometry":

@@ -175,3 +175,26 @@ def test_architecture_panel(qtbot, window, reference):
     a.boxClicked.emit("mlp")
     assert not window.d_residual.visibleRegion().isEmpty()
     window.d_norms.raise_()
+
+
+def test_compare_prompts(qtbot, window, reference):
+    window.d_compare.raise_()
+    window.compare.editor.setPlainText("The dog sat on the rug")
+    window.editor.setPlainText("The cat sat on the mat")
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: window.frame.compare is not None and window.client.idle, timeout=30000)
+    reference.clear_cache()
+    head, layer = window.attention.head, window.attention.layer
+    a = reference.trace("The cat sat on the mat")
+    pa, att_a = a.next_token_probs(), a.attention(layer)[head]
+    reference.clear_cache()
+    b = reference.trace("The dog sat on the rug")
+    pb, att_b = b.next_token_probs(), b.attention(layer)[head]
+    n = min(len(att_a), len(att_b))
+    np.testing.assert_allclose(window.compare.diff, att_a[:n, :n] - att_b[:n, :n], atol=1e-5)
+    c = window.frame.compare
+    np.testing.assert_allclose(c.probs_a, pa[c.top_ids], atol=1e-6)
+    np.testing.assert_allclose(c.probs_b, pb[c.top_ids], atol=1e-6)
+    assert set(top_k(pa, 10)[0]) | set(top_k(pb, 10)[0]) == set(c.top_ids)
+    assert window.compare.table.rowCount() == len(c.top_ids)
+    window.d_heads.raise_()

@@ -6,7 +6,6 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from ..widgets.common import note, stack
-from .attention import CMAP
 
 
 class GeometryPanel(QWidget):
