@@ -2,7 +2,6 @@
 they share, and both next-token distributions side by side."""
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QPlainTextEdit, QTableWidget, QTableWidgetItem, QWidget
 
