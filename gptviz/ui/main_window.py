@@ -135,6 +135,8 @@ class MainWindow(QMainWindow):
         self.attention.queryChanged.connect(self.tokens.chips.set_selected)
         self.tokens.chips.tokenToggled.connect(self.attention.toggle_query)
         self.attention.selectionChanged.connect(self.tokens.chips.set_marked)
+        for dock, _ in self._dock_views():
+            dock.visibilityChanged.connect(lambda visible, d=dock: self._show_dock(d, visible))
         self._default_state = self.saveState()
 
     def _build_menus(self) -> None:
@@ -217,19 +219,26 @@ class MainWindow(QMainWindow):
         self.error_banner.hide()
         special = {self.client_eot} if self.client_eot is not None else set()
         self.tokens.show_frame(frame, len(frame.request.text), special)
-        self.norms.show_frame(frame)
         self.attention.show_frame(frame)
         self.tokens.chips.set_marked(self.attention.selection)
-        self.next_token.show_frame(frame)
-        self.heads.show_frame(frame)
-        self.head_stats.show_frame(frame)
-        self.lens.show_frame(frame)
-        self.residual.show_frame(frame)
-        self.architecture.show_model(self.info, frame.T)
-        self.compare.show_frame(frame, self.attention.head)
+        for dock, show in self._dock_views():
+            if not dock.widget().visibleRegion().isEmpty():
+                show(frame)                 # hidden tabs catch up when they are shown (_show_dock)
         latency = (time.perf_counter() - frame.request.created) * 1e3
         self.latency_label.setText(f"update {latency:.0f} ms (model {frame.compute_ms:.0f} ms)")
         self.frameShown.emit(frame)
+
+    def _dock_views(self):
+        """(dock, how it shows a frame) for the panels that only need updating while visible."""
+        return ((self.d_norms, self.norms.show_frame), (self.d_next, self.next_token.show_frame),
+                (self.d_heads, self.heads.show_frame), (self.d_stats, self.head_stats.show_frame),
+                (self.d_lens, self.lens.show_frame), (self.d_residual, self.residual.show_frame),
+                (self.d_arch, lambda f: self.architecture.show_model(self.info, f.T)),
+                (self.d_compare, lambda f: self.compare.show_frame(f, self.attention.head)))
+
+    def _show_dock(self, dock, visible: bool) -> None:
+        if visible and self.frame is not None:
+            dict(self._dock_views())[dock](self.frame)
 
     @property
     def client_eot(self):
@@ -255,6 +264,9 @@ class MainWindow(QMainWindow):
     def export(self, panel, kind: str, path) -> None:
         if self.frame is None:
             raise ValueError("nothing to export yet")
+        for dock, show in self._dock_views():
+            if dock.widget() is panel:
+                show(self.frame)            # a hidden tab may not have drawn the current frame yet
         export.export_panel(kind, Path(path), panel, self.frame, self.attention.layer, self.attention.head)
 
     def export_dialog(self, panel, kind: str) -> None:
