@@ -1,7 +1,6 @@
 """The main window: prompt editor and the four panels in dock widgets, menus, status bar."""
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -11,7 +10,6 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, Q
                                QProgressBar, QVBoxLayout, QWidget)
 
 from ..core.frame import GenerateJob, Request
-from . import export
 from .panels.architecture import ArchitecturePanel
 from .panels.attention import AttentionPanel
 from .panels.compare import ComparePanel
@@ -24,13 +22,15 @@ from .panels.next_token import NextTokenPanel
 from .panels.norms import NormsPanel
 from .panels.tokens import TokensPanel
 from .prompt import Debouncer, PromptEditor
+from .window_export import ExportActions
+from .window_generation import GenerationActions
 from .worker import ModelInfo, WorkerClient
 
 MAX_RECENT = 8
 DEFAULT_PROMPT = "Once upon a time, there was a little girl named Lily. She loved to play with her"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ExportActions, GenerationActions, QMainWindow):
     frameShown = Signal(object)        # the Frame now on screen (for tests and --screenshot)
 
     def __init__(self, device: str = "cpu", settings: QSettings | None = None):
@@ -253,71 +253,6 @@ class MainWindow(QMainWindow):
         target.raise_()
         if key == "attn":
             self.attention.setFocus()
-
-    # ---------- export ----------
-    def panels(self) -> dict:
-        return {"Token splits": self.tokens, "Embedding and position norms": self.norms,
-                "Attention": self.attention, "Next token": self.next_token, "All heads": self.heads,
-                "Head statistics": self.head_stats, "Logit lens": self.lens, "Embedding geometry": self.geometry,
-                "Residual stream": self.residual, "Architecture": self.architecture, "Compare prompts": self.compare}
-
-    def export(self, panel, kind: str, path) -> None:
-        if self.frame is None:
-            raise ValueError("nothing to export yet")
-        for dock, show in self._dock_views():
-            if dock.widget() is panel:
-                show(self.frame)            # a hidden tab may not have drawn the current frame yet
-        export.export_panel(kind, Path(path), panel, self.frame, self.attention.layer, self.attention.head)
-
-    def export_dialog(self, panel, kind: str) -> None:
-        filt = {"png": "PNG image (*.png)", "svg": "SVG image (*.svg)", "csv": "CSV (*.csv)", "npz": "NumPy (*.npz)"}
-        path, _ = QFileDialog.getSaveFileName(self, "Export", f"gptviz-{panel.export_table}.{kind}", filt[kind])
-        if path:
-            try:
-                self.export(panel, kind, path)
-            except (OSError, ValueError, KeyError) as e:
-                QMessageBox.warning(self, "Export failed", str(e))
-
-    def copy_image(self) -> None:
-        """Copy the panel that has the keyboard focus (the whole window if none) to the clipboard."""
-        focus = self.focusWidget()
-        target = next((p for p in self.panels().values() if focus is not None and p.isAncestorOf(focus)), None)
-        export.copy_image(target or self)
-
-    # ---------- generation ----------
-    def append_candidate(self, rank: int) -> None:
-        """Append the clicked next-token candidate to the prompt."""
-        if self.frame is None or rank >= len(self.frame.top_pieces):
-            return
-        piece = self.frame.top_pieces[rank]
-        self._set_text(self.editor.toPlainText() + piece.bytes.decode("utf-8", errors="replace"))
-
-    def start_generation(self, n: int, top_k: int, top_p: float, seed: int) -> None:
-        if self.info is None or self.job is not None:
-            return
-        self._next_id += 1
-        self.job = GenerateJob(self._next_id, self.editor.toPlainText(), n, self.next_token.temperature.value(),
-                               top_k, top_p, seed, self.bos_action.isChecked(), threading.Event())
-        self.next_token.set_generating(True)
-        self.client.generate(self.job)
-
-    def stop_generation(self) -> None:
-        if self.job is not None:
-            self.job.cancel.set()
-
-    def _on_generated(self, job_id: int, continuation: str) -> None:
-        if self.job is not None and job_id == self.job.id:
-            self._set_text(self.job.text + continuation)
-
-    def _on_generation_done(self, job_id: int, error: str) -> None:
-        self.job = None
-        self.next_token.set_generating(False)
-        if error:
-            self._on_compute_failed(job_id, error)
-
-    def _set_text(self, text: str) -> None:
-        self.editor.setPlainText(text)
-        self.editor.moveCursor(self.editor.textCursor().MoveOperation.End)
 
     def _on_compute_failed(self, req_id: int, msg: str) -> None:
         self.last_error = msg
