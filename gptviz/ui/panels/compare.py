@@ -36,6 +36,8 @@ class ComparePanel(QWidget):
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["token", "p(A)", "p(B)", "p(A) − p(B)"])
         self.table.verticalHeader().hide()
+        self.table.setMaximumHeight(170)           # the heatmaps get the room
+        self.view.setMinimumHeight(220)
         self.caption = note("")
         stack(self, self.editor, self.view, self.caption, self.table, stretch=self.view)
         self.comparison = None
