@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 from ..core.config import GPTConfig
 from .errors import CheckpointError
-from .validate import Rename, check_state_dict, renamed_shapes
+from .validate import Rename, check_state_dict, oriented, renamed_shapes
 
 CORRUPT = "incomplete or corrupt safetensors file"
 
@@ -25,8 +25,8 @@ class SafetensorsFile:
     def load(self, cfg: GPTConfig, source: str, rename: Rename = lambda k: k,
              transpose: frozenset[str] = frozenset()) -> dict[str, torch.Tensor]:
         """Check names/shapes against cfg (after `rename`) from the header, then read the tensors as float32."""
-        renamed = renamed_shapes(self.shapes, rename, transpose, source)
-        shapes = {new: _maybe_t(self.shapes[old], new in transpose) for new, old in renamed.items()}
+        renamed = renamed_shapes(self.shapes, rename, source)
+        shapes = {new: oriented(self.shapes[old], new in transpose) for new, old in renamed.items()}
         check_state_dict(cfg, shapes, source)
         out = {}
         try:
@@ -39,10 +39,6 @@ class SafetensorsFile:
         except Exception as e:  # safetensors raises its own error type for truncated data
             raise CheckpointError(f"{self.path}: {CORRUPT} ({e})") from None
         return out
-
-
-def _maybe_t(shape, t):
-    return tuple(reversed(shape)) if t else tuple(shape)
 
 
 def read_safetensors(path: Path) -> SafetensorsFile:

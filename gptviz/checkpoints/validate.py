@@ -59,8 +59,7 @@ def check_fits_in_memory(cfg: GPTConfig, source: str) -> None:
                               f"{free / 2**30:.1f} GiB of memory is free")
 
 
-def renamed_shapes(shapes: dict[str, tuple[int, ...]], rename: Rename, transpose: frozenset[str],
-                   source: str) -> dict[str, str]:
+def renamed_shapes(shapes: dict[str, tuple[int, ...]], rename: Rename, source: str) -> dict[str, str]:
     """Our key -> the file's key, for every key `rename` keeps; two file keys landing on one is an error."""
     mapping: dict[str, str] = {}
     for old in shapes:
@@ -79,14 +78,15 @@ def convert_tensors(raw: dict[str, torch.Tensor], cfg: GPTConfig, source: str, r
     for k, t in raw.items():
         if not isinstance(t, torch.Tensor):
             raise CheckpointError(f"{source}: entry {k} is a {type(t).__name__}, not a tensor")
-    mapping = renamed_shapes({k: tuple(t.shape) for k, t in raw.items()}, rename, transpose, source)
-    shapes = {new: _oriented(tuple(raw[old].shape), new in transpose) for new, old in mapping.items()}
+    mapping = renamed_shapes({k: tuple(t.shape) for k, t in raw.items()}, rename, source)
+    shapes = {new: oriented(tuple(raw[old].shape), new in transpose) for new, old in mapping.items()}
     check_state_dict(cfg, shapes, source)
     return {new: (raw[old].t() if new in transpose else raw[old]).float().contiguous() for new, old in mapping.items()}
 
 
-def _oriented(shape: tuple[int, ...], transposed: bool) -> tuple[int, ...]:
-    return tuple(reversed(shape)) if transposed else shape
+def oriented(shape: tuple[int, ...], transposed: bool) -> tuple[int, ...]:
+    """A weight's shape in our layout: reversed where the file stores it transposed (HF Conv1D)."""
+    return tuple(reversed(shape)) if transposed else tuple(shape)
 
 
 def mixed_prefix_warning(keys, prefix: str) -> list[str]:

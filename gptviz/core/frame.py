@@ -120,23 +120,24 @@ class FrameBuilder:
             self._thumbs, self._stats = self._overview(tr)
             self._thumb_key = key
         att = tr.attention(layer)
-        ids, probs = top_k(tr.next_token_probs(req.temperature), req.top_k)
+        next_probs = tr.next_token_probs(req.temperature)
+        ids, probs = top_k(next_probs, req.top_k)
         keep = probs > 0                     # zero-probability ids (greedy, padded vocab, NaN model) are not candidates
         ids, probs = ids[keep], probs[keep]
-        lens = {}                            # optional views, computed only while their panels are visible
+        extras = {}                          # optional views, computed only while their panels are visible
         if req.lens:
             positions = np.arange(max(0, T - LENS_POSITIONS), T)
             lens_ids, lens_probs = tr.logit_lens(positions)
             text = np.array([p.text for p in m.tokenizer.pieces(lens_ids.ravel())], dtype=object).reshape(lens_ids.shape)
-            lens = dict(lens_positions=positions, lens_ids=lens_ids, lens_probs=lens_probs, lens_text=text)
+            extras.update(lens_positions=positions, lens_ids=lens_ids, lens_probs=lens_probs, lens_text=text)
         if req.compare_text is not None:
-            lens["compare"] = self._compare(req, tr, layer)
+            extras["compare"] = self._compare(req, next_probs, layer)
         if req.residual:
-            lens["resid_norm"], lens["attn_norm"], lens["mlp_norm"] = tr.block_contributions()
+            extras["resid_norm"], extras["attn_norm"], extras["mlp_norm"] = tr.block_contributions()
         return Frame(req, tr.tokens, tr.token_ids, tr.n_prompt_tokens, tr.truncated, cfg.block_size,
                      tr.token_embedding_norm, tr.position_embedding_norm, tr.input_norm, layer, att,
                      self._thumbs, ids, probs, m.tokenizer.pieces(ids), self._stats, tr.warnings,
-                     (time.perf_counter() - t0) * 1e3, **lens)
+                     (time.perf_counter() - t0) * 1e3, **extras)
 
     def _overview(self, tr) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Every layer's thumbnails (L, H, t, t) and head statistics (L, H), from exact attention rows."""
@@ -152,11 +153,12 @@ class FrameBuilder:
                 stats[k].append(v)
         return np.stack(thumbs), {k: np.stack(v) for k, v in stats.items()}
 
-    def _compare(self, req: Request, tr, layer: int) -> Comparison | None:
+    def _compare(self, req: Request, pa: np.ndarray, layer: int) -> Comparison | None:
+        """Prompt B traced with its own cache; `pa` is prompt A's next-token distribution, already computed."""
         other = self._other.trace(req.compare_text, prepend_bos=req.prepend_bos)
-        if other.T == 0 or tr.T == 0:
+        if other.T == 0:
             return None
-        pa, pb = tr.next_token_probs(req.temperature), other.next_token_probs(req.temperature)
+        pb = other.next_token_probs(req.temperature)
         ia, _ = top_k(pa, req.top_k)
         ib, _ = top_k(pb, req.top_k)
         ids = np.array(list(dict.fromkeys([*ia.tolist(), *ib.tolist()])), dtype=np.int64)

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import torch
 
+from ..analysis.probabilities import softmax
 from .model import GPT
 from .tokenizer import Piece, Tokenizer
 
@@ -149,19 +150,8 @@ class Trace:
         """
         if self.T == 0:
             raise ValueError("empty prompt: there is no position to predict from")
-        logits = self.logits([self.T - 1])[0].astype(np.float64)
-        mask = self.decodable_mask()
-        logits = np.where(mask & np.isfinite(logits), logits, -np.inf)
-        if not np.isfinite(logits).any():
-            return np.zeros_like(logits, dtype=np.float32)
-        if temperature <= 0:
-            p = np.zeros_like(logits)
-            p[int(np.argmax(logits))] = 1.0
-            return p.astype(np.float32)
-        z = logits / temperature
-        z = np.exp(z - z[np.isfinite(z)].max())
-        return (z / z.sum()).astype(np.float32)
-
+        logits = self.logits([self.T - 1])[0]
+        return softmax(logits, temperature, self.decodable_mask()).astype(np.float32)
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().float().cpu().numpy()

@@ -217,7 +217,7 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
             return                        # an older request finished after a newer one was shown
         self.frame = frame
         self.error_banner.hide()
-        special = {self.client_eot} if self.client_eot is not None else set()
+        special = {self.info.eot_id} if self.info is not None and self.info.eot_id is not None else set()
         self.tokens.show_frame(frame, len(frame.request.text), special)
         self.attention.show_frame(frame)
         self.tokens.chips.set_marked(self.attention.selection)
@@ -239,10 +239,6 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
     def _show_dock(self, dock, visible: bool) -> None:
         if visible and self.frame is not None:
             dict(self._dock_views())[dock](self.frame)
-
-    @property
-    def client_eot(self):
-        return 50256 if self.info is not None and self.info.has_bos else None
 
     def show_box_output(self, key: str) -> None:
         """Architecture view: bring up the panel that shows what a box produces."""
@@ -275,7 +271,7 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
         self.attention.set_model(info.n_layer, info.n_head)
         if info.geometry:
             self.geometry.set_geometry(info.geometry)
-        self.bos_action.setEnabled(info.has_bos)
+        self.bos_action.setEnabled(info.eot_id is not None)
         self._show_model_label()
         if info.fmt != "builtin" and info.source not in ("built-in",) and "resources" not in Path(info.source).parts:
             self._add_recent(info.source)

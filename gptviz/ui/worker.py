@@ -27,7 +27,7 @@ class ModelInfo:
     block_size: int
     vocab_size: int
     tokenizer: str
-    has_bos: bool
+    eot_id: int | None                   # the tokenizer's <|endoftext|>, None when it has none
     warnings: list[str] = field(default_factory=list)
     load_ms: float = 0.0
     geometry: dict = field(default_factory=dict)   # analysis.geometry.embedding_geometry of the weights
@@ -72,7 +72,7 @@ class _Worker(QObject):
         c = model.config
         self.loaded.emit(ModelInfo(model.name, model.source, model.format, model.n_params, c.n_layer, c.n_head,
                                    c.n_embd, c.block_size, c.vocab_size, model.tokenizer.name,
-                                   model.tokenizer.eot_id is not None, list(model.warnings),
+                                   model.tokenizer.eot_id, list(model.warnings),
                                    (time.perf_counter() - t0) * 1e3, geometry, c.mlp_width, c.bias,
                                    c.tie_word_embeddings))
 
