@@ -7,11 +7,13 @@ Deterministic given --seed. `--resume` continues from OUT.state.pt (written at e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .core.config import GPTConfig
@@ -19,6 +21,7 @@ from .core.model import GPT
 from .core.tokenizer import gpt2_tokenizer
 from .checkpoints.native import save_native
 from .train_data import Sampler, load_files, val_windows
+from .train_vocab import CompactVocab
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,6 +48,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="repeated spans draw token ids from [LO, HI) (default: the whole vocabulary). GPT-2's merged "
                         "ids follow merge rank, roughly frequency, so e.g. 256:1256 keeps to common tokens whose "
                         "embeddings the text trains, which copying needs")
+    p.add_argument("--repeat-top", type=int, default=None, metavar="N",
+                   help="repeated spans draw from the N most frequent token ids of the training text instead")
+    p.add_argument("--compact-vocab", choices=["on", "off"], default="on",
+                   help="train over only the ids that occur in the training text plus one shared row for the rest; "
+                        "the saved model is the exact full-vocabulary equivalent (much faster on a small corpus)")
     p.add_argument("--short-period-fraction", type=float, default=0.5,
                    help="share of repeated spans with periods 2-7 (a previous-token-and-copy circuit forms on them)")
     p.add_argument("--eval-interval", type=int, default=100)
@@ -80,18 +88,27 @@ def _bf16_supported() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def step_loss(model: GPT, vocab: CompactVocab | None, x, y) -> torch.Tensor:
+    """Mean next-token loss of the full-vocabulary model; x, y (B, T) full ids (y -1: no loss)."""
+    if vocab is None:
+        return model(torch.from_numpy(x), torch.from_numpy(y))[1]
+    logits, _ = model(torch.from_numpy(vocab.to_compact(x)))                 # (B, T, K+1)
+    return vocab.loss(logits, torch.from_numpy(vocab.to_compact(y)))
+
+
 @torch.no_grad()
-def evaluate(model: GPT, files, a, autocast) -> dict[str, float]:
+def evaluate(model: GPT, files, a, autocast, vocab: CompactVocab | None = None) -> dict[str, float]:
     model.eval()
     out = {}
     for f in files:
-        w = torch.from_numpy(val_windows(f.val, a.block_size, a.eval_windows))
+        w = val_windows(f.val, a.block_size, a.eval_windows)
         if not len(w):
             continue
         losses = []
-        for chunk in w.split(a.batch_size):
+        for i in range(0, len(w), a.batch_size):
+            chunk = w[i: i + a.batch_size]
             with autocast():
-                _, loss = model(chunk[:, :-1], chunk[:, 1:])
+                loss = step_loss(model, vocab, chunk[:, :-1], chunk[:, 1:])
             losses.append(loss.item() * len(chunk))
         out[f.path.name] = sum(losses) / len(w)
     model.train()
@@ -114,16 +131,16 @@ def train(a) -> tuple[GPT, dict]:
     files = load_files(a.data, tok, a.val_fraction, a.block_size)
     cfg = GPTConfig(n_layer=a.n_layer, n_head=a.n_head, n_embd=a.n_embd, block_size=a.block_size,
                     vocab_size=tok.n_vocab, dropout=a.dropout, activation="gelu_tanh")
-    model = GPT(cfg)
+    all_train = np.concatenate([f.train for f in files])
+    vocab = CompactVocab(np.append(all_train, tok.eot_id), tok.n_vocab) if a.compact_vocab == "on" else None
+    model = GPT(cfg if vocab is None else dataclasses.replace(cfg, vocab_size=vocab.size))
     model.init_weights(a.seed, wpe=a.wpe_init)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.95))
-    lo, hi = (int(x) for x in a.repeat_ids.split(":")) if a.repeat_ids else (0, tok.eot_id)
-    if not 0 <= lo < hi <= tok.eot_id:
-        raise ValueError(f"--repeat-ids {a.repeat_ids} must satisfy 0 <= LO < HI <= {tok.eot_id}")
-    sampler = Sampler(files, a.block_size, (lo, hi), a.repeat_fraction, a.seed, a.short_period_fraction)
+    sampler = Sampler(files, a.block_size, _repeat_pool(a, tok, all_train, vocab), a.repeat_fraction, a.seed,
+                      a.short_period_fraction)
     use_bf16 = a.bf16 == "on" or (a.bf16 == "auto" and _bf16_supported())
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16)
@@ -144,6 +161,9 @@ def train(a) -> tuple[GPT, dict]:
         sampler.rng.bit_generator.state = st["numpy_rng"]
         print(f"resumed at step {step}", file=sys.stderr)
 
+    def full_state():
+        return model.state_dict() if vocab is None else vocab.expand(model.state_dict())
+
     def save(final: bool, val: dict[str, float]):
         facts = {
             "data": [{"file": f.path.name, "sha256": f.sha256, "weight": f.weight,
@@ -156,7 +176,7 @@ def train(a) -> tuple[GPT, dict]:
         }
         dtype = torch.float16 if a.dtype == "fp16" else torch.float32
         tmp = out.with_name(out.name + ".tmp")
-        save_native(tmp, model.state_dict(), cfg, tok, a.name or out.stem, dtype=dtype, extra={"training": facts})
+        save_native(tmp, full_state(), cfg, tok, a.name or out.stem, dtype=dtype, extra={"training": facts})
         tmp.replace(out)
         torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "tokens_seen": tokens_seen,
                     "elapsed": elapsed, "history": history, "best": best, "torch_rng": torch.get_rng_state(),
@@ -173,7 +193,7 @@ def train(a) -> tuple[GPT, dict]:
             g["lr"] = lr_at(step, a)
         x, y = sampler.batch(a.batch_size)
         with autocast():
-            _, loss = model(torch.from_numpy(x), torch.from_numpy(y))
+            loss = step_loss(model, vocab, x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if a.grad_clip:
@@ -184,18 +204,43 @@ def train(a) -> tuple[GPT, dict]:
         elapsed += time.perf_counter() - t0
         ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
         if step % a.eval_interval == 0 or step == last:
-            val = evaluate(model, files, a, autocast)
+            val = evaluate(model, files, a, autocast, vocab)
             history.append({"step": step, "train": round(ema, 4), **{k: round(v, 4) for k, v in val.items()}})
             if a.keep_best and val.get(a.keep_best, math.inf) < best:
                 best = val[a.keep_best]
                 facts = save(final=step == a.steps, val=val)
         if not a.keep_best and a.save_interval and step % a.save_interval == 0 and step < last:
-            save(final=False, val=evaluate(model, files, a, autocast))
+            save(final=False, val=evaluate(model, files, a, autocast, vocab))
         tps = tokens_seen / max(elapsed, 1e-9)
         _progress(step, a.steps, ema, tps, (a.steps - step) * a.batch_size * a.block_size / max(tps, 1e-9), val)
     sys.stderr.write("\n")
     if not a.keep_best:
-        facts = save(final=step == a.steps, val=evaluate(model, files, a, autocast))
+        facts = save(final=step == a.steps, val=evaluate(model, files, a, autocast, vocab))
     print(f"wrote {out}: {cfg.n_params():,} parameters, {tokens_seen:,} tokens, "
           f"train loss {facts['final_train_loss']}, val {facts['val_loss']}")
+    if vocab is not None:
+        full = GPT(cfg)
+        full.load_state_dict(full_state())
+        model = full.train(model.training)
     return model, facts
+
+
+def _repeat_pool(a, tok, all_train: np.ndarray, vocab: CompactVocab | None) -> np.ndarray:
+    """The ids repeated spans draw from: --repeat-top N frequent ids, --repeat-ids LO:HI, or every id."""
+    if a.repeat_top is not None and a.repeat_ids:
+        raise ValueError("give --repeat-top or --repeat-ids, not both")
+    if a.repeat_top is not None:
+        if a.repeat_top < 2:
+            raise ValueError("--repeat-top must be at least 2")
+        counts = np.bincount(all_train, minlength=tok.n_vocab)
+        order = np.lexsort((np.arange(tok.n_vocab), -counts))[: a.repeat_top]   # most frequent first, ties by id
+        return np.sort(order[counts[order] > 0])
+    lo, hi = (int(x) for x in a.repeat_ids.split(":")) if a.repeat_ids else (0, tok.eot_id)
+    if not 0 <= lo < hi <= tok.eot_id:
+        raise ValueError(f"--repeat-ids {a.repeat_ids} must satisfy 0 <= LO < HI <= {tok.eot_id}")
+    pool = np.arange(lo, hi)
+    if vocab is not None and a.repeat_fraction > 0:
+        pool = pool[vocab.lut[pool] < vocab.K]          # ids absent from the text share one row: not copyable
+        if len(pool) < 2:
+            raise ValueError(f"--repeat-ids {a.repeat_ids}: fewer than 2 of these ids occur in the training text")
+    return pool

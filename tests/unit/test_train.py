@@ -3,6 +3,7 @@ import argparse
 import json
 
 import numpy as np
+import pytest
 import torch
 from safetensors import safe_open
 from safetensors.numpy import load_file
@@ -24,11 +25,12 @@ def _args(tmp_path, out, steps=40):
             "--bf16", "off"]
 
 
-def test_training_lowers_loss_and_file_opens_with_identical_logits(tmp_path):
+@pytest.mark.parametrize("compact", ["on", "off"])
+def test_training_lowers_loss_and_file_opens_with_identical_logits(tmp_path, compact):
     out = tmp_path / "m.safetensors"
     p = argparse.ArgumentParser()
     add_arguments(p)
-    model, facts = train(p.parse_args(_args(tmp_path, out)))
+    model, facts = train(p.parse_args(_args(tmp_path, out) + ["--compact-vocab", compact]))
     hist = facts["history"]
     assert len(hist) == 4 and hist[-1]["tiny.txt"] < hist[0]["tiny.txt"] - 1.0
     assert hist[-1]["train"] < hist[0]["train"]

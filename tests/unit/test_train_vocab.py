@@ -1,0 +1,73 @@
+"""Compact-vocabulary training: the loss it optimises is exactly the saved full-vocabulary model's loss."""
+import argparse
+
+import numpy as np
+import pytest
+import torch
+
+from gptviz.core.config import GPTConfig
+from gptviz.core.model import GPT
+from gptviz.train import _repeat_pool, add_arguments
+from gptviz.train_vocab import CompactVocab
+
+V = 300
+
+
+def _models(seed=0):
+    rng = np.random.default_rng(seed)
+    used = rng.choice(V, 40, replace=False)
+    vocab = CompactVocab(used, V)
+    cfg = GPTConfig(n_layer=1, n_head=2, n_embd=16, block_size=12, vocab_size=V, dropout=0.0)
+    compact = GPT(GPTConfig(**{**cfg.__dict__, "vocab_size": vocab.size}))
+    compact.init_weights(seed)
+    with torch.no_grad():
+        compact.transformer.wte.weight.mul_(40)          # spread logits so a wrong correction would show
+    full = GPT(cfg)
+    full.load_state_dict(vocab.expand(compact.state_dict()))
+    return rng, vocab, compact.eval(), full.eval()
+
+
+def test_compact_loss_equals_full_vocabulary_loss():
+    rng, vocab, compact, full = _models()
+    x = rng.choice(vocab.used, (3, 12))
+    y = np.concatenate([rng.choice(vocab.used, (3, 8)), rng.integers(0, V, (3, 4))], axis=1)   # some unused ids
+    y[0, :3] = -1                                                                             # no-loss positions
+    with torch.no_grad():
+        logits = full(torch.from_numpy(x))[0].double().numpy()                                # (3, 12, V)
+        got = vocab.loss(compact(torch.from_numpy(vocab.to_compact(x)))[0],
+                         torch.from_numpy(vocab.to_compact(y))).item()
+    logp = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)                        # numpy reference
+    mask = y >= 0
+    want = -logp[np.nonzero(mask) + (y[mask],)].mean()
+    assert not np.isin(y[mask], vocab.used).all()
+    assert got == pytest.approx(want, abs=1e-4)
+
+
+def test_expanded_rows_and_logits():
+    rng, vocab, compact, full = _models(1)
+    wte_c, wte_f = compact.transformer.wte.weight, full.transformer.wte.weight
+    unused = np.setdiff1d(np.arange(V), vocab.used)
+    assert torch.equal(wte_f[torch.from_numpy(vocab.used)], wte_c[: vocab.K])
+    assert torch.equal(wte_f[torch.from_numpy(unused)], wte_c[vocab.K].expand(len(unused), -1))
+    x = rng.integers(0, V, (2, 12))                                                             # unused inputs too
+    with torch.no_grad():
+        lf = full(torch.from_numpy(x))[0]
+        lc = compact(torch.from_numpy(vocab.to_compact(x)))[0]
+    np.testing.assert_allclose(lf[..., vocab.used].numpy(), lc[..., : vocab.K].numpy(), atol=1e-5)
+
+
+def test_to_compact_keeps_no_loss_marks():
+    vocab = CompactVocab(np.array([5, 9, 9, 2]), 20)
+    assert vocab.K == 3 and vocab.n_unused == 17
+    assert vocab.to_compact(np.array([2, 5, 9, -1, 0])).tolist() == [0, 1, 2, -1, 3]
+
+
+def test_repeat_top_draws_the_most_frequent_ids():
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    a = p.parse_args(["--data", "x", "--out", "y", "--repeat-top", "3"])
+    train = np.array([7, 7, 7, 3, 3, 11, 11, 11, 11, 40, 2, 2, 2])
+    tok = type("Tok", (), {"n_vocab": 50, "eot_id": 49})()
+    assert _repeat_pool(a, tok, train, None).tolist() == [2, 7, 11]
+    a = p.parse_args(["--data", "x", "--out", "y", "--repeat-ids", "1:12", "--repeat-fraction", "0.5"])
+    assert _repeat_pool(a, tok, train, CompactVocab(train, 50)).tolist() == [2, 3, 7, 11]   # ids in the text only
