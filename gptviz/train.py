@@ -48,8 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="repeated spans draw token ids from [LO, HI) (default: the whole vocabulary). GPT-2's merged "
                         "ids follow merge rank, roughly frequency, so e.g. 256:1256 keeps to common tokens whose "
                         "embeddings the text trains, which copying needs")
-    p.add_argument("--repeat-top", type=int, default=None, metavar="N",
-                   help="repeated spans draw from the N most frequent token ids of the training text instead")
+    p.add_argument("--repeat-top", default=None, metavar="N[:N_END]",
+                   help="repeated spans draw from the N most frequent token ids of the training text instead; with "
+                        ":N_END the set grows geometrically to N_END over --repeat-grow steps (a curriculum: copying "
+                        "is learned fast over few ids, then extended)")
+    p.add_argument("--repeat-grow", type=int, default=0, metavar="STEPS",
+                   help="steps over which the --repeat-top set grows from N to N_END")
     p.add_argument("--compact-vocab", choices=["on", "off"], default="on",
                    help="train over only the ids that occur in the training text plus one shared row for the rest; "
                         "the saved model is the exact full-vocabulary equivalent (much faster on a small corpus)")
@@ -191,6 +195,7 @@ def train(a) -> tuple[GPT, dict]:
         t0 = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a)
+        sampler.repeat_n = repeat_pool_size(a, step, len(sampler.repeat_ids))
         x, y = sampler.batch(a.batch_size)
         with autocast():
             loss = step_loss(model, vocab, x, y)
@@ -212,7 +217,7 @@ def train(a) -> tuple[GPT, dict]:
         if not a.keep_best and a.save_interval and step % a.save_interval == 0 and step < last:
             save(final=False, val=evaluate(model, files, a, autocast, vocab))
         tps = tokens_seen / max(elapsed, 1e-9)
-        _progress(step, a.steps, ema, tps, (a.steps - step) * a.batch_size * a.block_size / max(tps, 1e-9), val)
+        _progress(step, a.steps, ema, tps, (a.steps - step) * elapsed / max(step, 1), val)
     sys.stderr.write("\n")
     if not a.keep_best:
         facts = save(final=step == a.steps, val=evaluate(model, files, a, autocast, vocab))
@@ -225,16 +230,34 @@ def train(a) -> tuple[GPT, dict]:
     return model, facts
 
 
+def _repeat_top(a) -> tuple[int, int]:
+    try:
+        n = [int(x) for x in str(a.repeat_top).split(":")]
+    except ValueError:
+        n = []
+    if len(n) not in (1, 2) or not 2 <= n[0] <= n[-1]:
+        raise ValueError(f"--repeat-top {a.repeat_top}: expected N or N:N_END with 2 <= N <= N_END")
+    return n[0], n[-1]
+
+
+def repeat_pool_size(a, step: int, pool_len: int) -> int:
+    """How many of the pool's ids (most frequent first) repeated spans draw from at this step."""
+    if a.repeat_top is None:
+        return pool_len
+    n0, n1 = _repeat_top(a)
+    grow = min(1.0, step / a.repeat_grow) if a.repeat_grow > 0 else 1.0
+    return max(2, min(pool_len, round(n0 * (n1 / n0) ** grow)))
+
+
 def _repeat_pool(a, tok, all_train: np.ndarray, vocab: CompactVocab | None) -> np.ndarray:
     """The ids repeated spans draw from: --repeat-top N frequent ids, --repeat-ids LO:HI, or every id."""
     if a.repeat_top is not None and a.repeat_ids:
         raise ValueError("give --repeat-top or --repeat-ids, not both")
     if a.repeat_top is not None:
-        if a.repeat_top < 2:
-            raise ValueError("--repeat-top must be at least 2")
+        n1 = _repeat_top(a)[1]
         counts = np.bincount(all_train, minlength=tok.n_vocab)
-        order = np.lexsort((np.arange(tok.n_vocab), -counts))[: a.repeat_top]   # most frequent first, ties by id
-        return np.sort(order[counts[order] > 0])
+        order = np.lexsort((np.arange(tok.n_vocab), -counts))[: n1]     # most frequent first, ties by id
+        return order[counts[order] > 0]
     lo, hi = (int(x) for x in a.repeat_ids.split(":")) if a.repeat_ids else (0, tok.eot_id)
     if not 0 <= lo < hi <= tok.eot_id:
         raise ValueError(f"--repeat-ids {a.repeat_ids} must satisfy 0 <= LO < HI <= {tok.eot_id}")

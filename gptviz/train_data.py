@@ -63,7 +63,8 @@ class Sampler:
                  seed: int, short_period_fraction: float = 0.5):
         self.files = files
         self.T = block_size
-        self.repeat_ids = np.asarray(repeat_ids, dtype=np.int64)    # repeated spans draw from these ids
+        self.repeat_ids = np.asarray(repeat_ids, dtype=np.int64)    # repeated spans draw from these ids...
+        self.repeat_n = len(self.repeat_ids)                        # ...the first repeat_n of them (a curriculum)
         self.short_period_fraction = short_period_fraction
         self.repeat_fraction = repeat_fraction
         w = np.asarray([f.weight for f in files], dtype=np.float64)
@@ -88,7 +89,7 @@ class Sampler:
         # copying it, a one-layer circuit that forms fast and is what induction heads then build on.
         short = self.short_period_fraction > 0 and self.rng.random() < self.short_period_fraction
         L = int(self.rng.integers(2, 8)) if short else int(self.rng.integers(8, self.T // 2 + 1))
-        span = self.repeat_ids[self.rng.integers(0, len(self.repeat_ids), size=L)]
+        span = self.repeat_ids[self.rng.integers(0, self.repeat_n, size=L)]
         seq = np.resize(span, self.T + 1)          # span, span, span... cut to T+1
         x, y = seq[:-1].copy(), seq[1:].copy()
         y[: L - 1] = -1                            # the first copy is unpredictable: no loss there

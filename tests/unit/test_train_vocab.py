@@ -7,7 +7,7 @@ import torch
 
 from gptviz.core.config import GPTConfig
 from gptviz.core.model import GPT
-from gptviz.train import _repeat_pool, add_arguments
+from gptviz.train import _repeat_pool, add_arguments, repeat_pool_size
 from gptviz.train_vocab import CompactVocab
 
 V = 300
@@ -68,6 +68,8 @@ def test_repeat_top_draws_the_most_frequent_ids():
     a = p.parse_args(["--data", "x", "--out", "y", "--repeat-top", "3"])
     train = np.array([7, 7, 7, 3, 3, 11, 11, 11, 11, 40, 2, 2, 2])
     tok = type("Tok", (), {"n_vocab": 50, "eot_id": 49})()
-    assert _repeat_pool(a, tok, train, None).tolist() == [2, 7, 11]
+    assert _repeat_pool(a, tok, train, None).tolist() == [11, 2, 7]       # most frequent first, ties by id
+    a = p.parse_args(["--data", "x", "--out", "y", "--repeat-top", "2:8", "--repeat-grow", "10"])
+    assert [repeat_pool_size(a, s, 5) for s in (0, 5, 10, 20)] == [2, 4, 5, 5]      # 2 -> 8 geometric, capped at 5
     a = p.parse_args(["--data", "x", "--out", "y", "--repeat-ids", "1:12", "--repeat-fraction", "0.5"])
     assert _repeat_pool(a, tok, train, CompactVocab(train, 50)).tolist() == [2, 3, 7, 11]   # ids in the text only
