@@ -53,10 +53,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         ":N_END the set grows geometrically to N_END over --repeat-grow steps (a curriculum: copying "
                         "is learned fast over few ids, then extended)")
     p.add_argument("--repeat-grow", type=int, default=0, metavar="STEPS",
-                   help="steps over which the --repeat-top set grows from N to N_END")
+                   help="steps over which the --repeat-top set grows from N to N_END, counted from the step this "
+                        "run starts at (the resumed step with --resume)")
     p.add_argument("--compact-vocab", choices=["on", "off"], default="on",
                    help="train over only the ids that occur in the training text plus one shared row for the rest; "
                         "the saved model is the exact full-vocabulary equivalent (much faster on a small corpus)")
+    p.add_argument("--vocab-top", type=int, default=0, metavar="N",
+                   help="compact vocabulary of only the N most frequent ids (the rest share one row): a curriculum "
+                        "stage over few tokens, continued with --init-from")
+    p.add_argument("--init-from", default=None, metavar="FILE",
+                   help="start from the weights of a gptviz .safetensors file of the same shape")
     p.add_argument("--short-period-fraction", type=float, default=0.5,
                    help="share of repeated spans with periods 2-7 (a previous-token-and-copy circuit forms on them)")
     p.add_argument("--eval-interval", type=int, default=100)
@@ -136,9 +142,11 @@ def train(a) -> tuple[GPT, dict]:
     cfg = GPTConfig(n_layer=a.n_layer, n_head=a.n_head, n_embd=a.n_embd, block_size=a.block_size,
                     vocab_size=tok.n_vocab, dropout=a.dropout, activation="gelu_tanh")
     all_train = np.concatenate([f.train for f in files])
-    vocab = CompactVocab(np.append(all_train, tok.eot_id), tok.n_vocab) if a.compact_vocab == "on" else None
+    vocab = _compact_vocab(a, tok, all_train)
     model = GPT(cfg if vocab is None else dataclasses.replace(cfg, vocab_size=vocab.size))
     model.init_weights(a.seed, wpe=a.wpe_init)
+    if a.init_from:
+        _init_from(model, a.init_from, cfg, vocab)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
@@ -187,6 +195,7 @@ def train(a) -> tuple[GPT, dict]:
                     "numpy_rng": sampler.rng.bit_generator.state}, state_path)
         return facts
 
+    first_step = step               # --repeat-grow counts from where this run (or resumed phase) starts
     model.train()
     ema = None
     val: dict[str, float] = {}
@@ -195,7 +204,7 @@ def train(a) -> tuple[GPT, dict]:
         t0 = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a)
-        sampler.repeat_n = repeat_pool_size(a, step, len(sampler.repeat_ids))
+        sampler.repeat_n = repeat_pool_size(a, step - first_step, len(sampler.repeat_ids))
         x, y = sampler.batch(a.batch_size)
         with autocast():
             loss = step_loss(model, vocab, x, y)
@@ -228,6 +237,46 @@ def train(a) -> tuple[GPT, dict]:
         full.load_state_dict(full_state())
         model = full.train(model.training)
     return model, facts
+
+
+def _compact_vocab(a, tok, all_train: np.ndarray) -> CompactVocab | None:
+    if a.compact_vocab == "off":
+        if a.vocab_top:
+            raise ValueError("--vocab-top needs --compact-vocab on")
+        return None
+    if not a.vocab_top:
+        return CompactVocab(np.append(all_train, tok.eot_id), tok.n_vocab)
+    counts = np.bincount(all_train, minlength=tok.n_vocab)
+    top = np.lexsort((np.arange(tok.n_vocab), -counts))[: a.vocab_top]      # most frequent first, ties by id
+    return CompactVocab(top[counts[top] > 0], tok.n_vocab)
+
+
+def _init_from(model: GPT, path: str, cfg: GPTConfig, vocab: CompactVocab | None) -> None:
+    """Start from a gptviz file of the same shape. Embedding rows that are one shared row (the ids a
+    compact-vocabulary run never trained) keep this run's fresh initialisation."""
+    from .checkpoints.native import load_native
+    ck = load_native(Path(path))
+    if (ck.config.n_layer, ck.config.n_head, ck.config.n_embd, ck.config.block_size, ck.config.vocab_size) != \
+            (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.vocab_size):
+        raise ValueError(f"--init-from {path}: its shape {ck.config} differs from this run's")
+    state = {k: v.float() for k, v in ck.state_dict.items()}
+    wte = state["transformer.wte.weight"]                                   # (V, C)
+    rows, inverse, counts = torch.unique(wte, dim=0, return_inverse=True, return_counts=True)
+    shared = counts.max() > 1
+    trained = (counts[inverse] == 1) if shared else torch.ones(len(wte), dtype=torch.bool)
+    fresh = model.state_dict()["transformer.wte.weight"]                     # (V or K+1, C)
+    if vocab is not None:                                                   # this run's rows, in compact order
+        used = torch.from_numpy(vocab.used)
+        keep = torch.cat([trained[used], torch.tensor([bool(shared)])])
+        src = torch.cat([wte[used], rows[counts.argmax()][None] if shared else fresh[-1:]])
+    else:
+        keep, src = trained, wte
+    state["transformer.wte.weight"] = torch.where(keep[:, None], src, fresh)
+    state.pop("lm_head.weight", None)                                       # tied to wte
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:
+        raise ValueError(f"--init-from {path}: weights do not match this model ({(missing + unexpected)[:3]})")
+    print(f"initialised from {path}: {int(keep.sum())} of {len(keep)} embedding rows taken", file=sys.stderr)
 
 
 def _repeat_top(a) -> tuple[int, int]:
