@@ -246,9 +246,14 @@ def _compact_vocab(a, tok, all_train: np.ndarray) -> CompactVocab | None:
         return None
     if not a.vocab_top:
         return CompactVocab(np.append(all_train, tok.eot_id), tok.n_vocab)
-    counts = np.bincount(all_train, minlength=tok.n_vocab)
-    top = np.lexsort((np.arange(tok.n_vocab), -counts))[: a.vocab_top]      # most frequent first, ties by id
-    return CompactVocab(top[counts[top] > 0], tok.n_vocab)
+    return CompactVocab(_most_frequent(all_train, tok.n_vocab, a.vocab_top), tok.n_vocab)
+
+
+def _most_frequent(ids: np.ndarray, n_vocab: int, n: int) -> np.ndarray:
+    """Up to n ids that occur in `ids`, most frequent first, ties by id."""
+    counts = np.bincount(ids, minlength=n_vocab)
+    top = np.lexsort((np.arange(n_vocab), -counts))[:n]
+    return top[counts[top] > 0]
 
 
 def _init_from(model: GPT, path: str, cfg: GPTConfig, vocab: CompactVocab | None) -> None:
@@ -303,10 +308,7 @@ def _repeat_pool(a, tok, all_train: np.ndarray, vocab: CompactVocab | None) -> n
     if a.repeat_top is not None and a.repeat_ids:
         raise ValueError("give --repeat-top or --repeat-ids, not both")
     if a.repeat_top is not None:
-        n1 = _repeat_top(a)[1]
-        counts = np.bincount(all_train, minlength=tok.n_vocab)
-        order = np.lexsort((np.arange(tok.n_vocab), -counts))[: n1]     # most frequent first, ties by id
-        return order[counts[order] > 0]
+        return _most_frequent(all_train, tok.n_vocab, _repeat_top(a)[1])
     lo, hi = (int(x) for x in a.repeat_ids.split(":")) if a.repeat_ids else (0, tok.eot_id)
     if not 0 <= lo < hi <= tok.eot_id:
         raise ValueError(f"--repeat-ids {a.repeat_ids} must satisfy 0 <= LO < HI <= {tok.eot_id}")

@@ -85,8 +85,8 @@ class Sampler:
         return x, y
 
     def _repeated(self) -> tuple[np.ndarray, np.ndarray]:
-        # Half the spans have periods 2..7: "a b a b ..." is solved by looking at the previous token and
-        # copying it, a one-layer circuit that forms fast and is what induction heads then build on.
+        # A share (short_period_fraction) of spans have periods 2..7: "a b a b ..." can be solved by looking
+        # at the previous token and copying it, a one-layer circuit that induction heads can build on.
         short = self.short_period_fraction > 0 and self.rng.random() < self.short_period_fraction
         L = int(self.rng.integers(2, 8)) if short else int(self.rng.integers(8, self.T // 2 + 1))
         span = self.repeat_ids[self.rng.integers(0, self.repeat_n, size=L)]

@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QCheckBox, QGraphicsRectItem, QHBoxLayout, QLabel, QSpinBox, QWidget
 
-from ..widgets.common import note, stack
+from ..widgets.common import note, plot_view, stack
 from ..widgets.token_axis import TokenAxis
 
 CMAP = pg.colormap.get("viridis")
@@ -57,8 +57,7 @@ class AttentionPanel(QWidget):
         controls.addWidget(self.lock)
 
         # --- heatmap ---
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("w")
+        self.view = plot_view()
         self.xaxis, self.yaxis = TokenAxis("bottom"), TokenAxis("left")
         self.plot = self.view.addPlot(axisItems={"bottom": self.xaxis, "left": self.yaxis})
         self.plot.setLabel("bottom", "key (attended to)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtWidgets import QPlainTextEdit, QTableWidget, QTableWidgetItem, QWidget
 
-from ..widgets.common import note, stack
+from ..widgets.common import note, plot_view, stack
 from .attention import CMAP
 
 DIFF = pg.colormap.get("CET-D1")
@@ -19,8 +19,7 @@ class ComparePanel(QWidget):
         self.editor = QPlainTextEdit()
         self.editor.setPlaceholderText("Prompt B: compared with the main prompt (A) while this panel is visible")
         self.editor.setMaximumHeight(70)
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("w")
+        self.view = plot_view()
         self.imgs = {}
         for col, (key, title, cmap, levels) in enumerate((("a", "A", CMAP, (0, 1)), ("b", "B", CMAP, (0, 1)),
                                                           ("diff", "A − B", DIFF, (-1, 1)))):

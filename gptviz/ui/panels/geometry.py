@@ -5,7 +5,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-from ..widgets.common import note, stack
+from ..widgets.common import note, plot_view, stack
 
 
 class GeometryPanel(QWidget):
@@ -13,8 +13,7 @@ class GeometryPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("w")
+        self.view = plot_view()
         self.norms = self.view.addPlot(row=0, col=0, title="‖position embedding‖ at every position")
         self.norms.setLabel("bottom", "position")
         self.norms.getAxis("left").enableAutoSIPrefix(False)

@@ -7,7 +7,7 @@ from PySide6.QtCore import QRectF, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
-from ..widgets.common import note, stack
+from ..widgets.common import note, plot_view, stack
 from .attention import CMAP, MASK_RGBA
 from .head_stats import badges
 
@@ -21,8 +21,7 @@ class HeadsPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("w")
+        self.view = plot_view()
         self.plot = self.view.addPlot()
         self.plot.invertY(True)
         self.plot.setAspectLocked(True)

@@ -5,7 +5,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-from ..widgets.common import note, stack
+from ..widgets.common import note, plot_view, stack
 from ..widgets.token_axis import TokenAxis
 from .attention import CMAP
 
@@ -16,8 +16,7 @@ class LogitLensPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.xaxis, self.yaxis = TokenAxis("bottom", max_chars=8), TokenAxis("left", max_chars=8)
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("w")
+        self.view = plot_view()
         self.plot = self.view.addPlot(axisItems={"bottom": self.xaxis, "left": self.yaxis})
         self.plot.invertY(True)
         self.plot.setMenuEnabled(False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-from ..widgets.common import note, stack
+from ..widgets.common import note, plot_view, stack
 from ..widgets.token_axis import TokenAxis
 
 CMAP = pg.colormap.get("inferno")
@@ -17,8 +17,7 @@ class ResidualPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("w")
+        self.view = plot_view()
         self.plots, self.imgs, self.axes = {}, {}, {}
         for row, (key, title) in enumerate(ROWS):
             xa, ya = TokenAxis("bottom"), TokenAxis("left", max_chars=8)

@@ -1,6 +1,8 @@
-"""Small building blocks every panel uses: a muted explanatory label and the panel's vertical layout."""
+"""Small building blocks every panel uses: a muted explanatory label, the panel's vertical layout and
+its white plot canvas."""
 from __future__ import annotations
 
+import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QLayout, QVBoxLayout, QWidget
 
 
@@ -22,3 +24,10 @@ def stack(parent: QWidget, *items, stretch=None) -> QVBoxLayout:
         else:
             lay.addWidget(item, 1 if item is stretch else 0)
     return lay
+
+
+def plot_view() -> pg.GraphicsLayoutWidget:
+    """The white canvas a panel's plots live in (white so exported figures print as shown)."""
+    view = pg.GraphicsLayoutWidget()
+    view.setBackground("w")
+    return view
