@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .core.config import GPTConfig
 from .core.model import GPT
@@ -22,6 +23,7 @@ from .core.tokenizer import gpt2_tokenizer
 from .checkpoints.native import save_native
 from .train_data import Sampler, load_files, val_windows
 from .train_vocab import CompactVocab
+from .train_aux import PrevTokenProbe, aux_weight, forward_with_block0, parse_aux
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,6 +67,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="start from the weights of a gptviz .safetensors file of the same shape")
     p.add_argument("--short-period-fraction", type=float, default=0.5,
                    help="share of repeated spans with periods 2-7 (a previous-token-and-copy circuit forms on them)")
+    p.add_argument("--prev-token-aux", default=None, metavar="WEIGHT[:FADE_STEPS]",
+                   help="auxiliary loss: a training-only probe on block 0's output predicts the previous token, "
+                        "which grows a previous-token head fast; the weight fades linearly to 0 over FADE_STEPS "
+                        "(counted from the step the probe started at, kept across --resume). The probe is not saved")
     p.add_argument("--eval-interval", type=int, default=100)
     p.add_argument("--eval-windows", type=int, default=32, help="held-out windows per file per evaluation")
     p.add_argument("--save-interval", type=int, default=0, help="also save every N steps (0: only at the end)")
@@ -98,12 +104,20 @@ def _bf16_supported() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def step_loss(model: GPT, vocab: CompactVocab | None, x, y) -> torch.Tensor:
-    """Mean next-token loss of the full-vocabulary model; x, y (B, T) full ids (y -1: no loss)."""
+def step_loss(model: GPT, vocab: CompactVocab | None, x, y, probe: PrevTokenProbe | None = None):
+    """Mean next-token loss of the full-vocabulary model; x, y (B, T) full ids (y -1: no loss).
+    With a probe, returns (next-token loss, probe loss)."""
+    idx = torch.from_numpy(x if vocab is None else vocab.to_compact(x))
+    tgt = torch.from_numpy(y if vocab is None else vocab.to_compact(y))
+    if probe is None:
+        logits, _ = model(idx)                                                # (B, T, V or K+1)
+    else:
+        logits, h1 = forward_with_block0(model, idx)
     if vocab is None:
-        return model(torch.from_numpy(x), torch.from_numpy(y))[1]
-    logits, _ = model(torch.from_numpy(vocab.to_compact(x)))                 # (B, T, K+1)
-    return vocab.loss(logits, torch.from_numpy(vocab.to_compact(y)))
+        loss = F.cross_entropy(logits.float().flatten(0, 1), tgt.reshape(-1), ignore_index=-1)
+    else:
+        loss = vocab.loss(logits, tgt)
+    return loss if probe is None else (loss, probe.loss(model, h1, idx))
 
 
 @torch.no_grad()
@@ -147,10 +161,14 @@ def train(a) -> tuple[GPT, dict]:
     model.init_weights(a.seed, wpe=a.wpe_init)
     if a.init_from:
         _init_from(model, a.init_from, cfg, vocab)
+    aux_w, aux_fade = parse_aux(a.prev_token_aux)
+    probe = PrevTokenProbe(cfg.n_embd) if aux_w > 0 else None
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.95))
+    groups = [{"params": decay, "weight_decay": a.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if probe is not None:
+        groups.append({"params": list(probe.parameters()), "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.95))
     sampler = Sampler(files, a.block_size, _repeat_pool(a, tok, all_train, vocab), a.repeat_fraction, a.seed,
                       a.short_period_fraction)
     use_bf16 = a.bf16 == "on" or (a.bf16 == "auto" and _bf16_supported())
@@ -160,11 +178,17 @@ def train(a) -> tuple[GPT, dict]:
     out = Path(a.out)
     state_path = out.with_name(out.name + ".state.pt")
     step, tokens_seen, elapsed = 0, 0, 0.0
+    aux_from = 0                    # the probe's fade counts from the step it started at, across --resume
     history = []
     best = math.inf
     if a.resume and state_path.exists():
         st = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(st["model"])
+        if probe is not None:
+            if "probe" not in st:
+                raise ValueError("--resume with --prev-token-aux: the saved state was trained without it")
+            probe.load_state_dict(st["probe"])
+            aux_from = st.get("aux_from", 0)
         opt.load_state_dict(st["optim"])
         step, tokens_seen, elapsed = st["step"], st["tokens_seen"], st["elapsed"]
         history = st["history"]
@@ -192,12 +216,13 @@ def train(a) -> tuple[GPT, dict]:
         tmp.replace(out)
         torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "tokens_seen": tokens_seen,
                     "elapsed": elapsed, "history": history, "best": best, "torch_rng": torch.get_rng_state(),
-                    "numpy_rng": sampler.rng.bit_generator.state}, state_path)
+                    "numpy_rng": sampler.rng.bit_generator.state,
+                    **({"probe": probe.state_dict(), "aux_from": aux_from} if probe is not None else {})}, state_path)
         return facts
 
     first_step = step               # --repeat-grow counts from where this run (or resumed phase) starts
     model.train()
-    ema = None
+    ema = aux_ema = None
     val: dict[str, float] = {}
     last = a.steps if a.stop_at is None else min(a.steps, a.stop_at)
     while step < last:
@@ -206,10 +231,16 @@ def train(a) -> tuple[GPT, dict]:
             g["lr"] = lr_at(step, a)
         sampler.repeat_n = repeat_pool_size(a, step - first_step, len(sampler.repeat_ids))
         x, y = sampler.batch(a.batch_size)
+        w = aux_weight(aux_w, aux_fade, step - aux_from) if probe is not None else 0.0
         with autocast():
-            loss = step_loss(model, vocab, x, y)
+            if w > 0:
+                loss, aux = step_loss(model, vocab, x, y, probe)
+                aux_ema = aux.item() if aux_ema is None else 0.9 * aux_ema + 0.1 * aux.item()
+                total = loss + w * aux
+            else:
+                loss = total = step_loss(model, vocab, x, y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         if a.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
         opt.step()
@@ -219,7 +250,8 @@ def train(a) -> tuple[GPT, dict]:
         ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
         if step % a.eval_interval == 0 or step == last:
             val = evaluate(model, files, a, autocast, vocab)
-            history.append({"step": step, "train": round(ema, 4), **{k: round(v, 4) for k, v in val.items()}})
+            history.append({"step": step, "train": round(ema, 4), **{k: round(v, 4) for k, v in val.items()},
+                            **({"prev_token_aux": round(aux_ema, 4), "aux_weight": round(w, 4)} if w > 0 else {})})
             if a.keep_best and val.get(a.keep_best, math.inf) < best:
                 best = val[a.keep_best]
                 facts = save(final=step == a.steps, val=val)
