@@ -1,7 +1,6 @@
 """--prev-token-aux: the probe's loss against numpy, the block-0 forward against the tracing path,
 the fade, resume, and that it grows a previous-token head the saved model keeps."""
 import argparse
-import json
 
 import numpy as np
 import pytest
