@@ -11,11 +11,11 @@ import dataclasses
 import math
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .core.config import GPTConfig
 from .core.model import GPT
@@ -23,7 +23,7 @@ from .core.tokenizer import gpt2_tokenizer
 from .checkpoints.native import save_native
 from .train_data import Sampler, load_files, val_windows
 from .train_vocab import CompactVocab
-from .train_aux import PrevTokenProbe, aux_weight, forward_with_block0, parse_aux
+from .train_aux import PrevTokenProbe, aux_weight, block0_output, parse_aux
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -109,15 +109,12 @@ def step_loss(model: GPT, vocab: CompactVocab | None, x, y, probe: PrevTokenProb
     With a probe, returns (next-token loss, probe loss)."""
     idx = torch.from_numpy(x if vocab is None else vocab.to_compact(x))
     tgt = torch.from_numpy(y if vocab is None else vocab.to_compact(y))
-    if probe is None:
-        logits, _ = model(idx)                                                # (B, T, V or K+1)
-    else:
-        logits, h1 = forward_with_block0(model, idx)
-    if vocab is None:
-        loss = F.cross_entropy(logits.float().flatten(0, 1), tgt.reshape(-1), ignore_index=-1)
-    else:
-        loss = vocab.loss(logits, tgt)
-    return loss if probe is None else (loss, probe.loss(model, h1, idx))
+    with block0_output(model) if probe is not None else nullcontext() as h1:
+        if vocab is None:
+            loss = model(idx, tgt)[1]
+        else:
+            loss = vocab.loss(model(idx)[0], tgt)                              # logits (B, T, K+1)
+    return loss if probe is None else (loss, probe.loss(model, h1[0], idx))
 
 
 @torch.no_grad()

@@ -11,6 +11,8 @@ weight can fade to 0 over a number of steps, so the final steps train next-token
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -38,17 +40,16 @@ class PrevTokenProbe(nn.Module):
         return F.cross_entropy(logits.float().flatten(0, 1), prev.reshape(-1))
 
 
-def forward_with_block0(model: GPT, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """model.forward's logits (B, T, V), plus the residual stream after block 0 (B, T, C)."""
-    T = idx.shape[1]
-    tr = model.transformer
-    x = tr.drop(tr.wte(idx) + tr.wpe(torch.arange(T, device=idx.device)))    # (B, T, C)
-    h1 = None
-    for i, block in enumerate(tr.h):
-        x, _ = block(x)
-        if i == 0:
-            h1 = x
-    return model.lm_head(tr.ln_f(x)), h1
+@contextmanager
+def block0_output(model: GPT):
+    """Within: every forward of `model` appends its residual stream after block 0, (B, T, C), to the
+    yielded list. A hook, so the forward is the model's own."""
+    seen: list[torch.Tensor] = []
+    handle = model.transformer.h[0].register_forward_hook(lambda _mod, _inp, out: seen.append(out[0]))
+    try:
+        yield seen
+    finally:
+        handle.remove()
 
 
 def parse_aux(arg: str | None) -> tuple[float, int]:

@@ -1,4 +1,4 @@
-"""--prev-token-aux: the probe's loss against numpy, the block-0 forward against the tracing path,
+"""--prev-token-aux: the probe's loss against numpy, the block-0 capture against the tracing path,
 the fade, resume, and that it grows a previous-token head the saved model keeps."""
 import argparse
 
@@ -13,7 +13,7 @@ from gptviz.core.config import GPTConfig
 from gptviz.core.model import GPT
 from gptviz.core.tokenizer import gpt2_tokenizer
 from gptviz.train import add_arguments, train
-from gptviz.train_aux import STRIDE, PrevTokenProbe, aux_weight, forward_with_block0, parse_aux
+from gptviz.train_aux import STRIDE, PrevTokenProbe, aux_weight, block0_output, parse_aux
 
 
 def _tiny(seed=0):
@@ -23,15 +23,16 @@ def _tiny(seed=0):
     return m.eval()
 
 
-def test_forward_with_block0_matches_model_and_tracing_path():
+def test_block0_output_matches_the_tracing_path():
     m = _tiny()
     idx = torch.randint(0, 50, (2, 16), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        logits, h1 = forward_with_block0(m, idx)
-        want = m(idx)[0]
+        with block0_output(m) as seen:
+            m(idx)
         resid, _ = m.run(idx[1], 0, None)                      # (L+1, T, C): the tracing code path
-    np.testing.assert_allclose(logits.numpy(), want.numpy(), atol=1e-6)
-    np.testing.assert_allclose(h1[1].numpy(), resid[1].numpy(), atol=1e-6)
+        m(idx)                                                 # the hook is gone after the block
+    assert len(seen) == 1 and not m.transformer.h[0]._forward_hooks
+    np.testing.assert_allclose(seen[0][1].numpy(), resid[1].numpy(), atol=1e-6)
 
 
 def test_probe_loss_equals_numpy_cross_entropy_of_previous_token():
