@@ -18,8 +18,8 @@ from benchmarks.common import alternate                       # noqa: E402
 from gptviz.core.config import GPTConfig                       # noqa: E402
 from gptviz.core.model import GPT                              # noqa: E402
 from gptviz.core.tokenizer import gpt2_tokenizer               # noqa: E402
-from gptviz.train import step_loss                             # noqa: E402
-from gptviz.train_vocab import CompactVocab                    # noqa: E402
+from gptviz.training.train import step_loss                             # noqa: E402
+from gptviz.training.vocab import CompactVocab                    # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 

@@ -6,5 +6,5 @@ __version__ = "0.1.0"
 
 def load(path: str | None = None, device: str = "cpu"):
     """Open a model: the embedded default (no path), a HF folder/file/model id, a nanoGPT ckpt.pt or our .safetensors."""
-    from .core.session import open_model
+    from .api import open_model
     return open_model(path, device=device)

@@ -45,7 +45,7 @@ def _inspect_parser() -> argparse.ArgumentParser:
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    from .train import add_arguments
+    from .training.train import add_arguments
     p = _Parser(prog="gptviz train", description="Train a GPT-2-architecture model on text files.")
     add_arguments(p)
     return p
@@ -53,7 +53,7 @@ def _train_parser() -> argparse.ArgumentParser:
 
 def inspect(a) -> int:
     import numpy as np
-    from .core.session import open_model
+    from .api import open_model
     if a.top_k < 1:
         raise _Fail("--top-k must be at least 1")
     m = open_model(a.model, device=a.device)
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "inspect":
             return inspect(_inspect_parser().parse_args(argv[1:]))
         if argv and argv[0] == "train":
-            from .train import train
+            from .training.train import train
             train(_train_parser().parse_args(argv[1:]))
             return 0
         return gui(_gui_parser().parse_args(argv))

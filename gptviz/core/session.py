@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..checkpoints.loaded import Checkpoint
 from .config import GPTConfig
 from .memory import return_freed_memory_promptly
 from .model import GPT
@@ -22,7 +21,8 @@ class _Cache:
 
 
 class LoadedModel:
-    def __init__(self, ckpt: Checkpoint, device: str = "cpu"):
+    def __init__(self, ckpt, device: str = "cpu"):
+        """`ckpt`: what a loader returns (gptviz.checkpoints.loaded.Checkpoint): config, weights, tokenizer, facts."""
         return_freed_memory_promptly()
         self.config: GPTConfig = ckpt.config
         self.tokenizer: Tokenizer = ckpt.tokenizer
@@ -124,11 +124,3 @@ class LoadedModel:
         return (f"{self.name}: {self.n_params / 1e6:.2f}M parameters, {c.n_layer} layers, {c.n_head} heads, "
                 f"d_model {c.n_embd}, context {c.block_size}")
 
-
-def open_model(path=None, device: str = "cpu") -> LoadedModel:
-    """gptviz.load(): a path or model id through the checkpoint registry; None for the embedded default."""
-    from ..checkpoints.registry import load_checkpoint, load_default
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    ckpt = load_default() if path is None else load_checkpoint(path)
-    return LoadedModel(ckpt, device=device)

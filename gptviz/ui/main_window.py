@@ -9,7 +9,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QVBoxLayout, QWidget)
 
-from ..core.frame import GenerateJob, Request
+from ..views.frame import GenerateJob, Request
 from .panels.architecture import ArchitecturePanel
 from .panels.attention import AttentionPanel
 from .panels.compare import ComparePanel

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from ..core.frame import GenerateJob
+from ..views.frame import GenerateJob
 
 
 class GenerationActions:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..core.frame import FrameBuilder, Request
+from ..views.frame import FrameBuilder, Request
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class _Worker(QObject):
     def load(self, path):
         t0 = time.perf_counter()
         try:
-            from ..core.session import open_model
+            from ..api import open_model
             from ..analysis.geometry import embedding_geometry
             model = open_model(path, device=self.device)
             builder = FrameBuilder(model)

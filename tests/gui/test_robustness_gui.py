@@ -85,8 +85,8 @@ SLOW = """
 import os, sys, time
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 sys.path.insert(0, ROOT)
-import gptviz.core.session as session
-import gptviz.core.frame as frame
+import gptviz.api as session
+import gptviz.views.frame as frame
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 real_open, real_build = session.open_model, frame.FrameBuilder.build

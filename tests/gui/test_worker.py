@@ -8,7 +8,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 import gptviz
-from gptviz.core.frame import FrameBuilder
+from gptviz.views.frame import FrameBuilder
 from tests.conftest import ROOT
 from tests.gui.conftest import settle
 

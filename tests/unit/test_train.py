@@ -10,7 +10,7 @@ from safetensors.numpy import load_file
 
 import gptviz
 from gptviz.cli import main
-from gptviz.train import add_arguments, train
+from gptviz.training.train import add_arguments, train
 
 TEXT = ("The little dog ran to the park. The little cat sat on the mat. " * 40 +
         "<|endoftext|>" + "Once upon a time there was a girl who loved to sing. " * 30)

@@ -12,8 +12,8 @@ from gptviz.cli import main
 from gptviz.core.config import GPTConfig
 from gptviz.core.model import GPT
 from gptviz.core.tokenizer import gpt2_tokenizer
-from gptviz.train import add_arguments, train
-from gptviz.train_aux import STRIDE, PrevTokenProbe, aux_weight, block0_output, parse_aux
+from gptviz.training.train import add_arguments, train
+from gptviz.training.prev_token_probe import STRIDE, PrevTokenProbe, aux_weight, block0_output, parse_aux
 
 
 def _tiny(seed=0):

@@ -7,8 +7,8 @@ import torch
 
 from gptviz.core.config import GPTConfig
 from gptviz.core.model import GPT
-from gptviz.train import _repeat_pool, add_arguments, repeat_pool_size
-from gptviz.train_vocab import CompactVocab
+from gptviz.training.train import _repeat_pool, add_arguments, repeat_pool_size
+from gptviz.training.vocab import CompactVocab
 
 V = 300
 
@@ -77,7 +77,7 @@ def test_repeat_top_draws_the_most_frequent_ids():
 
 def test_vocab_top_then_init_from_carries_the_trained_rows(tmp_path):
     """A curriculum stage over the 5 most frequent ids, then a full run started from it."""
-    from gptviz.train import train
+    from gptviz.training.train import train
     from safetensors.torch import load_file
     data = tmp_path / "t.txt"
     data.write_text("the cat sat on the mat and the dog sat on the log. " * 60, encoding="utf-8")

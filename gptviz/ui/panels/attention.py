@@ -58,7 +58,7 @@ class AttentionPanel(QWidget):
 
         # --- heatmap ---
         self.view = plot_view()
-        self.xaxis, self.yaxis = TokenAxis("bottom"), TokenAxis("left")
+        self.xaxis, self.yaxis = TokenAxis("bottom", cells=True), TokenAxis("left", cells=True)
         self.plot = self.view.addPlot(axisItems={"bottom": self.xaxis, "left": self.yaxis})
         self.plot.setLabel("bottom", "key (attended to)")
         self.plot.setLabel("left", "query")
@@ -77,7 +77,7 @@ class AttentionPanel(QWidget):
         self.row_box.hide()
         self.plot.addItem(self.row_box)
         # summed attention of the selected queries, over the keys (same x axis as the heatmap)
-        self.sum_axis = TokenAxis("bottom")
+        self.sum_axis = TokenAxis("bottom", cells=True)
         self.sum_plot = self.view.addPlot(row=1, col=0, axisItems={"bottom": self.sum_axis})
         self.sum_plot.setMaximumHeight(130)
         self.sum_plot.setMenuEnabled(False)

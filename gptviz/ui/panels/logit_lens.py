@@ -15,7 +15,7 @@ class LogitLensPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.xaxis, self.yaxis = TokenAxis("bottom", max_chars=8), TokenAxis("left", max_chars=8)
+        self.xaxis, self.yaxis = TokenAxis("bottom", max_chars=8, cells=True), TokenAxis("left", max_chars=8, cells=True)
         self.view = plot_view()
         self.plot = self.view.addPlot(axisItems={"bottom": self.xaxis, "left": self.yaxis})
         self.plot.invertY(True)

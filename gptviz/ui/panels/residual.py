@@ -20,7 +20,7 @@ class ResidualPanel(QWidget):
         self.view = plot_view()
         self.plots, self.imgs, self.axes = {}, {}, {}
         for row, (key, title) in enumerate(ROWS):
-            xa, ya = TokenAxis("bottom"), TokenAxis("left", max_chars=8)
+            xa, ya = TokenAxis("bottom", cells=True), TokenAxis("left", max_chars=8, cells=True)
             p = self.view.addPlot(row=row, col=0, title=title, axisItems={"bottom": xa, "left": ya})
             p.invertY(True)
             p.setMenuEnabled(False)

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core.config import GPTConfig
-from .core.model import GPT
-from .core.tokenizer import gpt2_tokenizer
-from .checkpoints.native import save_native
-from .train_data import Sampler, load_files, val_windows
-from .train_vocab import CompactVocab
-from .train_aux import PrevTokenProbe, aux_weight, block0_output, parse_aux
+from ..core.config import GPTConfig
+from ..core.model import GPT
+from ..core.tokenizer import gpt2_tokenizer
+from ..checkpoints.native import save_native
+from .data import Sampler, load_files, val_windows
+from .vocab import CompactVocab
+from .prev_token_probe import PrevTokenProbe, aux_weight, block0_output, parse_aux
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -288,7 +288,7 @@ def _most_frequent(ids: np.ndarray, n_vocab: int, n: int) -> np.ndarray:
 def _init_from(model: GPT, path: str, cfg: GPTConfig, vocab: CompactVocab | None) -> None:
     """Start from a gptviz file of the same shape. Embedding rows that are one shared row (the ids a
     compact-vocabulary run never trained) keep this run's fresh initialisation."""
-    from .checkpoints.native import load_native
+    from ..checkpoints.native import load_native
     ck = load_native(Path(path))
     if (ck.config.n_layer, ck.config.n_head, ck.config.n_embd, ck.config.block_size, ck.config.vocab_size) != \
             (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.vocab_size):

@@ -12,7 +12,7 @@ import numpy as np
 from ..analysis.attention import pool_keys, thumbnail_rows
 from ..analysis.heads import STATS, head_scores, sample_rows
 from ..analysis.probabilities import top_k
-from .tokenizer import Piece
+from ..core.tokenizer import Piece
 
 LENS_POSITIONS = 24   # the logit lens covers the last this-many positions (each costs L+1 unembeddings)
 THUMB = 48   # overview thumbnails: one sampled query per row bin, keys pooled to THUMB bins

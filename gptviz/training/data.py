@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.tokenizer import ENDOFTEXT, Tokenizer
+from ..core.tokenizer import ENDOFTEXT, Tokenizer
 
 
 @dataclass

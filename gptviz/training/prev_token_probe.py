@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core.model import GPT
+from ..core.model import GPT
 
 STRIDE = 4      # the probe reads every 4th position (from a random first one): the unembedding is the costly part
 

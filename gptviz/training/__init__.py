@@ -1,0 +1,1 @@
+"""`gptviz train`: the training loop, its data, curricula and auxiliary objectives."""
