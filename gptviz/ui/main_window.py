@@ -1,4 +1,5 @@
-"""The main window: prompt editor and the four panels in dock widgets, menus, status bar."""
+"""The main window: the prompt editor and every panel in dock widgets around the attention view, menus,
+status bar."""
 from __future__ import annotations
 
 import time
@@ -268,7 +269,7 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
         self.info = info
         self.frame = None
         self.setWindowTitle(f"gptviz — {info.name}")
-        self.attention.set_model(info.n_layer, info.n_head)
+        self.attention.set_model(info.config.n_layer, info.config.n_head)
         if info.geometry:
             self.geometry.set_geometry(info.geometry)
         self.bos_action.setEnabled(info.eot_id is not None)
@@ -296,8 +297,9 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
             self.model_label.setText("no model loaded")
             return
         self.model_label.setText(
-            f"{i.name}  ·  {i.n_params / 1e6:.2f}M params  ·  {i.n_layer} layers × {i.n_head} heads, "
-            f"d_model {i.n_embd}  ·  context {i.block_size}  ·  {i.tokenizer} tokenizer"
+        c = i.config
+            f"{i.name}  ·  {c.n_params() / 1e6:.2f}M params  ·  {c.n_layer} layers × {c.n_head} heads, "
+            f"d_model {c.n_embd}  ·  context {c.block_size}  ·  {i.tokenizer} tokenizer"
             + ("  ·  ⚠ " + "; ".join(i.warnings) if i.warnings else ""))
 
     def open_file_dialog(self) -> None:

@@ -6,34 +6,26 @@ replaces the pending one, so only the newest text is ever computed after the run
 from __future__ import annotations
 
 import atexit
-import time
 import traceback
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from ..core.config import GPTConfig
 from ..views.frame import FrameBuilder, Request
 
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """What the GUI thread knows about the loaded model: its config plus what the config does not hold."""
     name: str
     source: str
     fmt: str
-    n_params: int
-    n_layer: int
-    n_head: int
-    n_embd: int
-    block_size: int
-    vocab_size: int
+    config: GPTConfig
     tokenizer: str
     eot_id: int | None                   # the tokenizer's <|endoftext|>, None when it has none
     warnings: list[str] = field(default_factory=list)
-    load_ms: float = 0.0
     geometry: dict = field(default_factory=dict)   # analysis.geometry.embedding_geometry of the weights
-    mlp_width: int = 0
-    bias: bool = True
-    tied: bool = True
 
 
 def _message(e: BaseException) -> str:
@@ -56,7 +48,6 @@ class _Worker(QObject):
 
     @Slot(object)
     def load(self, path):
-        t0 = time.perf_counter()
         try:
             from ..api import open_model
             from ..analysis.geometry import embedding_geometry
@@ -69,12 +60,8 @@ class _Worker(QObject):
             self.loadFailed.emit("the built-in model" if path is None else str(path), _message(e))
             return
         self.builder = builder
-        c = model.config
-        self.loaded.emit(ModelInfo(model.name, model.source, model.format, model.n_params, c.n_layer, c.n_head,
-                                   c.n_embd, c.block_size, c.vocab_size, model.tokenizer.name,
-                                   model.tokenizer.eot_id, list(model.warnings),
-                                   (time.perf_counter() - t0) * 1e3, geometry, c.mlp_width, c.bias,
-                                   c.tie_word_embeddings))
+        self.loaded.emit(ModelInfo(model.name, model.source, model.format, model.config, model.tokenizer.name,
+                                   model.tokenizer.eot_id, list(model.warnings), geometry))
 
     @Slot(object)
     def compute(self, req: Request):
@@ -143,7 +130,6 @@ class WorkerClient(QObject):
         self.loading = False
         self.generating = None         # the GenerateJob under way
         self.sent = 0                  # requests actually computed (for tests and the status bar)
-        self.max_outstanding = 0       # most requests ever running + pending at once
 
     # --- requests ---
     def submit(self, req: Request) -> None:
@@ -151,7 +137,6 @@ class WorkerClient(QObject):
             self._send(req)
         else:
             self.pending = req         # newest wins: an older pending request is dropped
-        self.max_outstanding = max(self.max_outstanding, (self.running is not None) + (self.pending is not None))
 
     def _send(self, req: Request) -> None:
         self.running = req

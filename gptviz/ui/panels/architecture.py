@@ -41,8 +41,9 @@ class ArchitecturePanel(QWidget):
         if info is None or (info is self.info and T == self.T):
             return
         self.info, self.T = info, T
-        self.boxes = architecture(info.n_layer, info.n_head, info.n_embd, info.block_size, info.vocab_size,
-                                  info.mlp_width, info.bias, info.tied, T)
+        c = info.config
+        self.boxes = architecture(c.n_layer, c.n_head, c.n_embd, c.block_size, c.vocab_size,
+                                  c.mlp_width, c.bias, c.tie_word_embeddings, T)
         self.scene.clear()
         w, h, gap, y = 330, 46, 12, 0.0
         small = QFont(self.font())
@@ -66,10 +67,10 @@ class ArchitecturePanel(QWidget):
                 frame = self.scene.addRect(QRectF(20, top - 6, w + 20, y + h - top + 12), QPen(QColor("#d97706"), 1.5,
                                                                                           Qt.DashLine))
                 frame.setZValue(-1)
-                label = self.scene.addSimpleText(f"× {info.n_layer} blocks")
+                label = self.scene.addSimpleText(f"× {c.n_layer} blocks")
                 label.setPos(w + 45, top)
             y += h + gap
-        total = total_params(self.boxes, info.n_layer)
+        total = total_params(self.boxes, c.n_layer)
         self.caption.setText(f"{total:,} learned parameters in all (the tied unembedding counted once). "
                              "Blue boxes hold learned weights; click one to see its output.")
 
