@@ -5,7 +5,8 @@ import zipfile
 from pathlib import Path
 
 from ..core.config import GPTConfig
-from ..core.tokenizer import RESOURCES, gpt2_tokenizer
+from ..core.resources import resource
+from ..core.tokenizer import gpt2_tokenizer
 from .errors import CheckpointError
 from .hf import find_weights, load_hf, looks_like_model_id, resolve_model_id
 from .loaded import Checkpoint
@@ -15,7 +16,7 @@ from .safetensors_io import read_safetensors
 from .torch_io import load_torch_file
 from .validate import non_finite_warnings
 
-DEFAULT_MODEL = RESOURCES / "models" / "default.safetensors"
+DEFAULT_MODEL = resource("models", "default.safetensors")
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
 

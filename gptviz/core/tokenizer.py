@@ -11,7 +11,9 @@ from pathlib import Path
 
 import tiktoken
 
-RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
+from .resources import resource_dir
+
+RESOURCES = resource_dir()
 GPT2_RANKS_FILE = RESOURCES / "gpt2.tiktoken"
 GPT2_RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
 # GPT-2's pre-tokenizer regex, as tiktoken's r50k_base/gpt2 encodings use it.
@@ -65,9 +67,6 @@ class Tokenizer:
 
     def token_bytes(self, token_id: int) -> bytes:
         raise NotImplementedError
-
-    def can_decode(self, token_id: int) -> bool:
-        return 0 <= int(token_id) < self.n_vocab
 
     def piece(self, token_id: int) -> Piece:
         data = self.token_bytes(int(token_id))
