@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 SUBCOMMANDS = ("inspect", "train")
@@ -53,17 +54,23 @@ def _train_parser() -> argparse.ArgumentParser:
 
 def inspect(a) -> int:
     import numpy as np
+    from .analysis.probabilities import top_k
     from .api import open_model
     if a.top_k < 1:
         raise _Fail("--top-k must be at least 1")
+    if not math.isfinite(a.temperature) or a.temperature < 0:   # NaN compares false with everything
+        raise _Fail(f"--temperature must be a finite number >= 0 (0 is greedy), got {a.temperature}")
     m = open_model(a.model, device=a.device)
     tr = m.trace(a.prompt, prepend_bos=a.prepend_bos)
+    warnings = list(tr.warnings)
+    if tr.truncated:
+        warnings.append(f"the prompt is {tr.n_prompt_tokens} tokens, longer than the context window: "
+                        f"cut to the last {tr.T}")
     top = []
     if tr.T:
-        probs = tr.next_token_probs(a.temperature)
-        order = np.argsort(-probs, kind="stable")[: a.top_k]
+        ids, probs = top_k(tr.next_token_probs(a.temperature), a.top_k)
         top = [{"id": int(i), "token": m.tokenizer.decode([int(i)]), "display": m.tokenizer.piece(int(i)).text,
-                "prob": float(probs[i])} for i in order]
+                "prob": float(p)} for i, p in zip(ids, probs)]
     if a.out:
         np.savez(a.out, token_ids=tr.token_ids, logits=tr.logits(),
                  attention=np.stack([tr.attention(layer) for layer in range(m.config.n_layer)]) if tr.T else
@@ -73,10 +80,10 @@ def inspect(a) -> int:
     if a.json:
         print(json.dumps({"model": m.name, "tokens": [{"id": t.id, "text": t.text, "bytes": t.bytes.hex()}
                                                         for t in tr.tokens],
-                          "truncated": tr.truncated, "top_k": top, "warnings": tr.warnings}, ensure_ascii=False))
+                          "truncated": tr.truncated, "top_k": top, "warnings": warnings}, ensure_ascii=False))
     else:
         print(m.describe())
-        for w in tr.warnings:
+        for w in warnings:
             print(f"warning: {w}")
         print(f"{tr.T} tokens" + (f" (last {tr.T} of {tr.n_prompt_tokens})" if tr.truncated else "") + ":")
         print("  " + " | ".join(f"{t.text} [{t.id}]" for t in tr.tokens))

@@ -29,7 +29,11 @@ def top_k(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k == 0:
         return np.zeros(0, np.int64), np.zeros(0, probs.dtype)
     part = np.argpartition(-probs, k - 1)[:k]
-    order = part[np.lexsort((part, -probs[part]))]
+    # argpartition picks arbitrary ids among those tied with the k-th value: take the lowest of them
+    kth = probs[part].min()
+    above = np.flatnonzero(probs > kth)
+    sel = np.concatenate([above, np.flatnonzero(probs == kth)[: k - len(above)]])
+    order = sel[np.lexsort((sel, -probs[sel]))]
     return order.astype(np.int64), probs[order]
 
 

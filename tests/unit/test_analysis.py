@@ -23,6 +23,16 @@ def test_softmax_top_k_entropy():
     assert top_k(np.array([0.2, 0.5, 0.2, 0.1]), 3)[0].tolist() == [1, 0, 2]     # ties: lower id first
 
 
+def test_top_k_ties_at_the_cut_take_the_lowest_ids():
+    """A greedy distribution: one 1 and 50,000 zeros tied for places 2..k; the reference is a stable sort."""
+    p = np.zeros(50_000)
+    p[11] = 1.0
+    for k in (1, 3, 10):
+        np.testing.assert_array_equal(top_k(p, k)[0], np.argsort(-p, kind="stable")[:k])
+    q = np.random.default_rng(3).integers(0, 4, size=1000) / 4.0           # many ties at every value
+    np.testing.assert_array_equal(top_k(q, 300)[0], np.argsort(-q, kind="stable")[:300])
+
+
 def test_pooling_matches_block_means():
     rng = np.random.default_rng(1)
     a = rng.random((2, 100, 100))

@@ -79,3 +79,35 @@ def test_model_id_from_local_hf_cache(hf_model, tmp_path):
     assert r.returncode == 2 and "not in the local Hugging Face cache" in r.stderr
     from gptviz.checkpoints.hf import cached_gpt2_models
     assert [rid for rid, _ in cached_gpt2_models(str(cache))] == ["someone/tiny-gpt2"]
+
+
+def test_hostile_bin_gives_exactly_one_error_line(tmp_path):
+    """torch's own 'Detected pickle protocol 4' warning must not precede the refusal."""
+    import pickle
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+    with open(tmp_path / "pytorch_model.bin", "wb") as f:
+        pickle.dump({"transformer.wte.weight": Payload()}, f, protocol=4)
+    r = run("inspect", "--model", str(tmp_path / "pytorch_model.bin"), "--prompt", "x")
+    assert r.returncode == 2 and not marker.exists()
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "refused" in lines[0], r.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "-0.5", "nan", "inf"])
+def test_bad_temperature_is_refused(hf_folder, value):
+    r = run("inspect", "--model", str(hf_folder), "--prompt", "x", "--temperature", value)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: --temperature"), r.stderr
+
+
+def test_truncated_prompt_says_so(hf_folder):
+    """The test model's context is 64 tokens; ' cat' is one token, so 100 of them are cut to the last 64."""
+    r = run("inspect", "--model", str(hf_folder), "--prompt", " cat" * 100, "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["truncated"] and len(data["tokens"]) == 64
+    assert any("100 tokens" in w and "last 64" in w for w in data["warnings"]), data["warnings"]
