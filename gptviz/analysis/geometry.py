@@ -20,14 +20,31 @@ def cosine_matrix(w: np.ndarray) -> np.ndarray:
     return u @ u.T
 
 
-def embedding_geometry(wte: np.ndarray, wpe: np.ndarray) -> dict[str, np.ndarray | float]:
-    """What the geometry panel shows. wte: (V, d) token embeddings; wpe: (T, d) learned positions."""
+def shared_rows(wte: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of wte that more than one id uses exactly, e.g. the one row a compact-vocabulary training
+    leaves for every id it never saw. Returns (unique rows (U, d), sorted int64 ids whose row is shared)."""
+    rows, inverse, counts = np.unique(wte, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)                                       # (V,): numpy 2.0.0 returned (V, 1)
+    shared = np.flatnonzero(counts[inverse] > 1).astype(np.int64)       # flatnonzero is already sorted
+    return rows, shared
+
+
+def embedding_geometry(wte: np.ndarray, wpe: np.ndarray) -> dict[str, np.ndarray | float | int]:
+    """What the geometry panel shows. wte: (V, d) token embeddings; wpe: (T, d) learned positions.
+    Token-norm statistics count each distinct row once, so thousands of ids sharing one untrained row
+    do not decide the median."""
     d = wte.shape[1]
-    tok = np.linalg.norm(wte, axis=1)
+    rows, shared = shared_rows(wte)
+    tok = np.linalg.norm(rows, axis=1)                                  # (U,)
+    median = float(np.median(tok))
     return {
         "position_norm": np.linalg.norm(wpe, axis=1),                        # (T,)
         "position_cosine": cosine_matrix(wpe).astype(np.float32),            # (T, T)
         "sinusoid_norm": float(np.sqrt(d / 2)),                              # every sinusoidal row has this norm
-        "token_norm_median": float(np.median(tok)),
-        "token_norm_scaled_median": float(np.median(tok) * np.sqrt(d)),      # the original's sqrt(d) scaling
+        "token_norm_median": median,
+        "token_norm_scaled_median": median * float(np.sqrt(d)),              # the original's sqrt(d) scaling
+        "unique_rows": int(len(rows)),
+        "shared_ids": shared,                                                # (S,) int64, sorted
+        "shared_count": int(len(shared)),
+        "shared_row_groups": int(len(rows) - (len(wte) - len(shared))),     # distinct rows behind shared ids
     }

@@ -7,6 +7,10 @@ from PySide6.QtWidgets import QWidget
 
 from ..widgets.common import note, plot_view, stack
 
+LINES = (("token_norm_median", "#2563eb", "median ‖token embedding‖ (GPT adds it as is)"),
+         ("token_norm_scaled_median", "#7c3aed", "√d_model × that (original Transformer)"),
+         ("sinusoid_norm", "#059669", "sinusoidal encoding norm √(d/2)"))
+
 
 class GeometryPanel(QWidget):
     export_table = "geometry"
@@ -14,19 +18,22 @@ class GeometryPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.view = plot_view()
-        self.norms = self.view.addPlot(row=0, col=0, title="‖position embedding‖ at every position")
+        self.norms = self.view.addPlot(row=0, col=0, title="‖position embedding‖ per position")
         self.norms.setLabel("bottom", "position")
         self.norms.getAxis("left").enableAutoSIPrefix(False)
-        self.norms.addLegend(offset=(-10, 10))
         self.norms.setLogMode(y=True)           # learned norms (~0.1-1) and the sinusoids' (~10) on one scale
-        self.curve = self.norms.plot([], [], pen=pg.mkPen("#f59e0b", width=2), name="learned ‖wpe[p]‖")
-        self.lines = {}
-        for key, color, name in (("token_norm_median", "#2563eb", "median ‖token embedding‖ (GPT: added as is)"),
-                                 ("token_norm_scaled_median", "#7c3aed", "√d_model × that (original Transformer)"),
-                                 ("sinusoid_norm", "#059669", "sinusoidal encoding norm √(d/2)")):
-            self.lines[key] = self.norms.plot([], [], pen=pg.mkPen(color, width=2, style=pg.QtCore.Qt.DashLine),
-                                              name=name)
-        self.cos = self.view.addPlot(row=1, col=0, title="cosine similarity of position embeddings")
+        self.curve = self.norms.plot([], [], pen=pg.mkPen("#f59e0b", width=2))
+        self.lines = {key: self.norms.plot([], [], pen=pg.mkPen(color, width=2, style=pg.QtCore.Qt.DashLine))
+                      for key, color, _ in LINES}
+        # the legend gets its own row: inside the plot it covered the dashed lines it names
+        self.legend = pg.LegendItem(colCount=1)
+        self.view.addItem(self.legend, row=1, col=0)
+        self.legend.addItem(self.curve, "learned ‖wpe[p]‖")
+        for key, _, name in LINES:
+            self.legend.addItem(self.lines[key], name)
+        self.cos = self.view.addPlot(row=2, col=0, title="cosine(wpe[p], wpe[q])")
+        for plot in (self.norms, self.cos):
+            plot.titleLabel.setMinimumWidth(0)     # a title may be clipped; it must not widen the canvas past the dock
         self.cos.invertY(True)
         self.cos.setAspectLocked(True)
         self.cos.setLabel("bottom", "position")
@@ -34,11 +41,19 @@ class GeometryPanel(QWidget):
         self.img = pg.ImageItem(axisOrder="row-major")
         self.img.setColorMap(pg.colormap.get("CET-D1"))
         self.cos.addItem(self.img)
-        self.bar = pg.ColorBarItem(values=(-1, 1), colorMap=pg.colormap.get("CET-D1"), interactive=False)
+        self.bar = pg.ColorBarItem(values=(-1, 1), colorMap=pg.colormap.get("CET-D1"), interactive=False,
+                                   label="cosine")
         self.bar.setImageItem(self.img, insert_in=self.cos)
         self.caption = note("")
         stack(self, self.view, self.caption, stretch=self.view)
         self.geometry = None
+
+    def _log_ticks(self, values) -> None:
+        """1-2-5 ticks over the values' range: pyqtgraph's own log ticks label every minor step here and overlap."""
+        lo, hi = np.log10(max(min(values), 1e-6)), np.log10(max(max(values), 1e-6))
+        ticks = [m * 10.0 ** e for e in range(int(np.floor(lo)) - 1, int(np.ceil(hi)) + 1) for m in (1, 2, 5)]
+        major = [(np.log10(t), f"{t:g}") for t in ticks if lo - 0.3 <= np.log10(t) <= hi + 0.3]
+        self.norms.getAxis("left").setTicks([major, []])
 
     def set_geometry(self, g: dict) -> None:
         self.geometry = g
@@ -48,9 +63,19 @@ class GeometryPanel(QWidget):
         for key, line in self.lines.items():
             line.setData([0, T - 1], [g[key], g[key]])
         self.img.setImage(g["position_cosine"], autoLevels=False, levels=(-1, 1))
+        self.cos.setRange(xRange=(0, T), yRange=(0, T), padding=0.02)
+        self.norms.setXRange(0, max(T - 1, 1), padding=0.02)
+        self._log_ticks([n.min(), n.max()] + [g[key] for key, _, _ in LINES])
         tok, pos = g["token_norm_median"], float(np.median(n))
+        shared = g.get("shared_count", 0)
+        rows = g.get("unique_rows")
+        over = f" (over its {rows:,} distinct token rows)" if rows else ""
+        excluded = (f" {shared:,} ids share {'one row' if g.get('shared_row_groups', 1) == 1 else 'rows'} "
+                    f"exactly (ids training left untouched) and are excluded: their row counts once."
+                    if shared else "")
         self.caption.setText(
-            f"Median norms in this model: token embedding {tok:.2f}, position embedding {pos:.2f} "
-            f"(ratio {tok / max(pos, 1e-12):.1f}×). GPT adds the two unscaled and lets training set their relative "
-            f"size. The original Transformer multiplied token embeddings by √d_model (→ {g['token_norm_scaled_median']:.1f}) "
-            f"so that its fixed sinusoids, of norm {g['sinusoid_norm']:.1f}, would not swamp them.")
+            f"Median norms in this model{over}: token embedding {tok:.2f}, position embedding {pos:.2f} "
+            f"(ratio {tok / max(pos, 1e-12):.1f}×).{excluded} GPT adds the two unscaled and lets training set "
+            f"their relative size. The original Transformer multiplied token embeddings by √d_model "
+            f"(→ {g['token_norm_scaled_median']:.1f}) so that its fixed sinusoids, of norm "
+            f"{g['sinusoid_norm']:.1f}, would not swamp them.")

@@ -6,11 +6,14 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from ..widgets.common import note, stack
+from ..widgets.hover import on_leave
 from ..widgets.token_axis import TokenAxis
 
 SERIES = (("token_embedding_norm", "‖token embedding‖", "#2563eb"),
           ("position_embedding_norm", "‖position embedding‖", "#f59e0b"),
           ("input_norm", "‖sum‖ (block input)", "#059669"))
+HINT = "Hover a position to read its norms."
+SHARED = "#dc2626"
 
 
 class NormsPanel(QWidget):
@@ -24,19 +27,38 @@ class NormsPanel(QWidget):
         self.plot.showGrid(x=False, y=True, alpha=0.3)
         self.plot.setLabel("left", "L2 norm")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.plot.addLegend(offset=(-10, 10))
+        self.plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 210))   # readable over the curves
         self.curves = {key: self.plot.plot([], [], pen=pg.mkPen(color, width=2), symbol="o", symbolSize=6,
                                            symbolBrush=color, symbolPen=None, name=name)
                        for key, name, color in SERIES}
+        # tokens whose id shares its embedding row with other ids (e.g. ids training never saw)
+        self.shared_marks = pg.ScatterPlotItem(symbol="x", size=13, pen=pg.mkPen(SHARED, width=2.5), brush=None,
+                                               name="id shares its embedding row")
+        self.plot.addItem(self.shared_marks)
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#9ca3af", style=pg.QtCore.Qt.DashLine))
         self.cursor.hide()
         self.plot.addItem(self.cursor, ignoreBounds=True)
-        self.readout = note("Hover a position to read its norms.")
-        stack(self, self.plot, self.readout, stretch=self.plot)
+        self.shared_note = note("")
+        self.shared_note.setStyleSheet(f"color: {SHARED};")
+        self.shared_note.hide()
+        self.readout = note(HINT)
+        stack(self, self.plot, self.shared_note, self.readout, stretch=self.plot)
         self.frame = None
+        self.shared_ids = np.zeros(0, dtype=np.int64)
+        self.shared_positions = np.zeros(0, dtype=np.int64)
         self.plot.scene().sigMouseMoved.connect(self._hover)
+        on_leave(self.plot, self.clear_readout)
+
+    def set_shared_ids(self, ids) -> None:
+        """Ids whose token-embedding row is exactly shared with other ids (geometry's "shared_ids")."""
+        self.shared_ids = np.asarray(ids if ids is not None else [], dtype=np.int64)
+        self.clear_readout()                        # called on every model load: the old read-out is stale
+        if self.frame is not None:
+            self._mark_shared()
 
     def show_frame(self, frame) -> None:
+        if self.frame is None or not np.array_equal(self.frame.token_ids, frame.token_ids):
+            self.clear_readout()                    # the hovered position belonged to the old prompt
         self.frame = frame
         x = np.arange(frame.T)
         # markers and antialiased 2 px lines help on short prompts; on long ones they cost ~16 ms a curve per paint
@@ -45,20 +67,46 @@ class NormsPanel(QWidget):
             self.curves[key].setData(x, getattr(frame, key), symbol="o" if short else None, antialias=short,
                                      pen=pg.mkPen(color, width=2 if short else 1))
         self.axis.set_labels([p.text for p in frame.tokens])
+        self._mark_shared()
         self.plot.setXRange(-0.5, max(frame.T - 0.5, 0.5), padding=0.02)
         self.plot.enableAutoRange(axis="y")
 
+    def _mark_shared(self) -> None:
+        f = self.frame
+        pos = np.flatnonzero(np.isin(f.token_ids, self.shared_ids))       # (S,) positions
+        self.shared_positions = pos
+        self.shared_marks.setData(pos, f.token_embedding_norm[pos])
+        if not len(pos):
+            self.shared_note.hide()
+            return
+        shown = ", ".join(f"#{i} {f.tokens[i].text}" for i in pos[:6]) + (" …" if len(pos) > 6 else "")
+        self.shared_note.setText(
+            f"✕ {shown}: these ids share their embedding row exactly with other ids ({len(self.shared_ids):,} ids "
+            f"in this model do), so their ‖token embedding‖ is identical: training never moved those rows apart "
+            f"(typically ids absent from the training text).")
+        self.shared_note.show()
+
     def values_at(self, i: int) -> str:
         f = self.frame
+        shared = "  (shared embedding row)" if i in self.shared_positions else ""
         return (f"#{i} {f.tokens[i].text!s}:  ‖tok‖ {f.token_embedding_norm[i]:.3f}   "
-                f"‖pos‖ {f.position_embedding_norm[i]:.3f}   ‖sum‖ {f.input_norm[i]:.3f}")
+                f"‖pos‖ {f.position_embedding_norm[i]:.3f}   ‖sum‖ {f.input_norm[i]:.3f}{shared}")
+
+    def clear_readout(self) -> None:
+        self.cursor.hide()
+        self.readout.setText(HINT)
 
     def _hover(self, pos) -> None:
-        if self.frame is None or not self.frame.T or not self.plot.sceneBoundingRect().contains(pos):
+        if self.frame is None or not self.frame.T:
             return
-        x = self.plot.getPlotItem().vb.mapSceneToView(pos).x()
-        i = int(round(x))
+        vb = self.plot.getPlotItem().vb
+        if not vb.sceneBoundingRect().contains(pos):
+            self.clear_readout()
+            return
+        i = int(round(vb.mapSceneToView(pos).x()))
         if 0 <= i < self.frame.T:
             self.cursor.setPos(i)
             self.cursor.show()
             self.readout.setText(self.values_at(i))
+        else:
+            self.clear_readout()
