@@ -22,16 +22,18 @@ from .panels.residual import ResidualPanel
 from .panels.next_token import NextTokenPanel
 from .panels.norms import NormsPanel
 from .panels.tokens import TokensPanel
+from . import help_texts
 from .prompt import Debouncer, PromptEditor
 from .window_export import ExportActions
 from .window_generation import GenerationActions
+from .window_layout import CENTRAL_MIN, LayoutActions, scrolled
 from .worker import ModelInfo, WorkerClient
 
 MAX_RECENT = 8
 DEFAULT_PROMPT = "Once upon a time, there was a little girl named Lily. She loved to play with her"
 
 
-class MainWindow(ExportActions, GenerationActions, QMainWindow):
+class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
     frameShown = Signal(object)        # the Frame now on screen (for tests and --screenshot)
 
     def __init__(self, device: str = "cpu", settings: QSettings | None = None):
@@ -59,13 +61,16 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
         self._build_menus()
         self._build_status()
         self.resize(1600, 1000)
-        self._restore()
+        self._init_layout(restored=self._restore())
 
     # ---------- construction ----------
     def _dock(self, title: str, widget, area, name: str) -> QDockWidget:
         d = QDockWidget(title, self)
         d.setObjectName(name)
-        d.setWidget(widget)
+        d.setWidget(scrolled(widget))
+        d.panel = widget
+        d.setToolTip(help_texts.tooltip(title))   # shown over the title bar only (LayoutActions.eventFilter)
+        d.installEventFilter(self)
         d.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable)
         self.addDockWidget(area, d)
         return d
@@ -94,7 +99,9 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
         self.architecture = ArchitecturePanel()
         self.compare = ComparePanel()
         self.compare.editor.textChanged.connect(self.debouncer.poke)
-        self.setCentralWidget(self.attention)
+        central = scrolled(self.attention)
+        central.setMinimumSize(*CENTRAL_MIN)
+        self.setCentralWidget(central)
         self.d_prompt = self._dock("Prompt", prompt_box, Qt.TopDockWidgetArea, "prompt")
         self.d_tokens = self._dock("Token splits", self.tokens, Qt.TopDockWidgetArea, "tokens")
         self.splitDockWidget(self.d_prompt, self.d_tokens, Qt.Vertical)
@@ -108,7 +115,6 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
         self.d_residual.visibilityChanged.connect(lambda visible: visible and self.submit())
         self.d_arch = self._dock("Architecture", self.architecture, Qt.LeftDockWidgetArea, "architecture")
         self.tabifyDockWidget(self.d_residual, self.d_arch)
-        self.d_norms.raise_()
         self.architecture.boxClicked.connect(self.show_box_output)
         self.d_norms.raise_()
         self.d_lens.visibilityChanged.connect(lambda visible: visible and self.submit())
@@ -121,9 +127,6 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
         self.tabifyDockWidget(self.d_stats, self.d_compare)
         self.d_compare.visibilityChanged.connect(lambda visible: visible and self.submit())
         self.d_heads.raise_()
-        self.resizeDocks([self.d_prompt, self.d_tokens], [80, 150], Qt.Vertical)
-        self.resizeDocks([self.d_norms, self.d_next], [420, 420], Qt.Horizontal)
-        self.resizeDocks([self.d_next, self.d_heads], [330, 400], Qt.Vertical)
         self.attention.layerChanged.connect(lambda _: self.submit())
         self.next_token.settingsChanged.connect(lambda *_: self.submit())
         self.next_token.candidateClicked.connect(self.append_candidate)
@@ -159,16 +162,19 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
         e = self.menuBar().addMenu("&Edit")
         self._action(e, "&Copy image", self.copy_image, QKeySequence.Copy)
         v = self.menuBar().addMenu("&View")
-        for d in (self.d_prompt, self.d_tokens, self.d_norms, self.d_lens, self.d_geometry, self.d_residual,
-                  self.d_arch, self.d_next, self.d_heads, self.d_stats, self.d_compare):
+        for d in self.docks():
             v.addAction(d.toggleViewAction())
         v.addSeparator()
-        self._action(v, "&Reset layout", lambda: self.restoreState(self._default_state))
+        self._action(v, "&Reset layout", self.reset_layout)
         o = self.menuBar().addMenu("&Options")
         self.bos_action = QAction("Prepend <|endoftext|> (BOS)", self, checkable=True)
         self.bos_action.toggled.connect(lambda _: self.submit())
         o.addAction(self.bos_action)
         h = self.menuBar().addMenu("&Help")
+        about = h.addMenu("&What am I looking at?")
+        for title in ["Attention"] + [d.windowTitle() for d in self.docks()]:
+            self._action(about, title, lambda _=False, t=title: self.show_help(t))
+        h.addSeparator()
         self._action(h, "&About gptviz", self._about)
         self._refresh_recent()
 
@@ -192,12 +198,21 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
         sb.addPermanentWidget(self.latency_label)
         sb.addPermanentWidget(self.busy)
 
-    def _restore(self) -> None:
+    def docks(self) -> list[QDockWidget]:
+        return [self.d_prompt, self.d_tokens, self.d_norms, self.d_lens, self.d_geometry, self.d_residual,
+                self.d_arch, self.d_next, self.d_heads, self.d_stats, self.d_compare]
+
+    def show_help(self, title: str) -> None:
+        box = QMessageBox(QMessageBox.Information, title, help_texts.text(title), parent=self)
+        box.setObjectName("panelHelp")
+        box.open()
+
+    def _restore(self) -> bool:
+        """Restore the saved geometry and dock layout; True when a saved layout was applied."""
         geo, state = self.settings.value("geometry"), self.settings.value("windowState")
         if geo is not None:
             self.restoreGeometry(geo)
-        if state is not None:
-            self.restoreState(state)
+        return state is not None and self.restoreState(state)
 
     # ---------- requests ----------
     def submit(self) -> None:
@@ -223,7 +238,7 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
         self.attention.show_frame(frame)
         self.tokens.chips.set_marked(self.attention.selection)
         for dock, show in self._dock_views():
-            if not dock.widget().visibleRegion().isEmpty():
+            if not dock.panel.visibleRegion().isEmpty():
                 show(frame)                 # hidden tabs catch up when they are shown (_show_dock)
         latency = (time.perf_counter() - frame.request.created) * 1e3
         self.latency_label.setText(f"update {latency:.0f} ms (model {frame.compute_ms:.0f} ms)")
@@ -269,6 +284,10 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
         self.info = info
         self.frame = None
         self.setWindowTitle(f"gptviz — {info.name}")
+        for panel in self.panels().values():
+            clear = getattr(panel, "clear_readout", None)   # hover text described the previous model
+            if clear is not None:
+                clear()
         self.attention.set_model(info.config.n_layer, info.config.n_head)
         if info.geometry:
             self.geometry.set_geometry(info.geometry)
@@ -296,8 +315,8 @@ class MainWindow(ExportActions, GenerationActions, QMainWindow):
         if i is None:
             self.model_label.setText("no model loaded")
             return
-        self.model_label.setText(
         c = i.config
+        self.model_label.setText(
             f"{i.name}  ·  {c.n_params() / 1e6:.2f}M params  ·  {c.n_layer} layers × {c.n_head} heads, "
             f"d_model {c.n_embd}  ·  context {c.block_size}  ·  {i.tokenizer} tokenizer"
             + ("  ·  ⚠ " + "; ".join(i.warnings) if i.warnings else ""))

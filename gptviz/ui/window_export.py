@@ -21,7 +21,7 @@ class ExportActions:
         if self.frame is None:
             raise ValueError("nothing to export yet")
         for dock, show in self._dock_views():
-            if dock.widget() is panel:
+            if dock.panel is panel:
                 show(self.frame)            # a hidden tab may not have drawn the current frame yet
         export.export_panel(kind, Path(path), panel, self.frame, self.attention.layer, self.attention.head)
 
