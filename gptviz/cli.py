@@ -46,7 +46,7 @@ def _inspect_parser() -> argparse.ArgumentParser:
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    from .training.train import add_arguments
+    from .training.config import add_arguments
     p = _Parser(prog="gptviz train", description="Train a GPT-2-architecture model on text files.")
     add_arguments(p)
     return p
@@ -107,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "inspect":
             return inspect(_inspect_parser().parse_args(argv[1:]))
         if argv and argv[0] == "train":
+            from .training.config import TrainConfig
             from .training.train import train
-            train(_train_parser().parse_args(argv[1:]))
+            train(TrainConfig.from_args(_train_parser().parse_args(argv[1:])))
             return 0
         return gui(_gui_parser().parse_args(argv))
     except SystemExit as e:      # --help exits 0 through argparse

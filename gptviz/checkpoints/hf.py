@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..core.config import ConfigError, GPTConfig
 from ..core.tokenizer import TokenizerError, bpe_from_hf_files, gpt2_tokenizer
+from ..core.unembedding import LM_HEAD, keeps
 from .errors import CheckpointError
 from .loaded import Checkpoint
 from .safetensors_io import read_safetensors
@@ -48,8 +49,8 @@ def _renamer(cfg: GPTConfig):
     def rename(k: str) -> str | None:
         if k.endswith((".attn.bias", ".attn.masked_bias")):
             return None                      # causal-mask buffers, not weights
-        if k == "lm_head.weight":
-            return None if cfg.tie_word_embeddings else k
+        if k == LM_HEAD:
+            return k if keeps(k, cfg.tie_word_embeddings) else None
         return k if k.startswith("transformer.") else "transformer." + k
     return rename
 
@@ -91,7 +92,7 @@ def load_hf(path: Path) -> Checkpoint:
             raise CheckpointError(f"{weights}: expected a state dict, found {type(raw).__name__}")
         names = list(raw)
         state = convert_tensors(raw, cfg, str(weights), rename, transpose)
-    names = [k for k in names if rename(k) is not None and k != "lm_head.weight"]
+    names = [k for k in names if rename(k) is not None and k != LM_HEAD]
     try:
         tok = bpe_from_hf_files(folder)
     except TokenizerError as e:

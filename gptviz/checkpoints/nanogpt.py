@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from ..core.config import ConfigError, GPTConfig
 from ..core.tokenizer import CharTokenizer, TokenizerError, gpt2_tokenizer
+from ..core.unembedding import LM_HEAD, WTE, head_is_tied, keeps
 from .errors import CheckpointError
 from .loaded import Checkpoint
 from .safe_unpickle import load_plain_pickle
@@ -70,17 +69,13 @@ def load_nanogpt(path: Path, raw=None) -> Checkpoint:
         raise CheckpointError(f"{path}: 'model' is a {type(weights).__name__}, not a state dict")
     warnings = mixed_prefix_warning(weights, "_orig_mod.")
     weights = {k.removeprefix("_orig_mod."): v for k, v in weights.items()}
-    wte, head = weights.get("transformer.wte.weight"), weights.get("lm_head.weight")
-    tied = head is None or (isinstance(head, torch.Tensor) and isinstance(wte, torch.Tensor)
-                            and head.shape == wte.shape and torch.equal(head, wte))
+    tied = head_is_tied(weights.get(LM_HEAD), weights.get(WTE))
     cfg = config_from_args(raw["model_args"], str(path), tied)
 
     def rename(k: str) -> str | None:
         if k.endswith(".attn.bias") and getattr(weights[k], "dim", lambda: 0)() == 4:
             return None                 # the causal-mask buffer of torch without flash attention
-        if k == "lm_head.weight" and tied:
-            return None
-        return k
+        return k if keeps(k, tied) else None
 
     state = convert_tensors(weights, cfg, str(path), rename)
     metas = find_meta(path)

@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 
 from ..core.config import ConfigError, GPTConfig
 from ..core.tokenizer import Tokenizer, TokenizerError, tokenizer_from_spec
+from ..core.unembedding import stored
 from .errors import CheckpointError
 from .loaded import Checkpoint
 from .safetensors_io import read_safetensors
@@ -24,12 +25,8 @@ FORMAT = "gptviz"
 def save_native(path, state_dict: dict[str, torch.Tensor], cfg: GPTConfig, tokenizer: Tokenizer,
                 name: str, dtype: torch.dtype = torch.float32, extra: dict | None = None) -> None:
     """Write our format. Tied lm_head is dropped (it is wte); tensors are cast to `dtype`."""
-    tensors = {}
-    for k, v in state_dict.items():
-        k = k.removeprefix("_orig_mod.")
-        if k == "lm_head.weight" and cfg.tie_word_embeddings:
-            continue
-        tensors[k] = v.detach().to("cpu", dtype).contiguous()
+    state = stored({k.removeprefix("_orig_mod."): v for k, v in state_dict.items()}, cfg.tie_word_embeddings)
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()}
     meta = {"format": FORMAT, "config": cfg.to_json(), "tokenizer": json.dumps(tokenizer.spec()), "name": name}
     for k, v in (extra or {}).items():
         meta[k] = v if isinstance(v, str) else json.dumps(v)

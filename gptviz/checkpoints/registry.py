@@ -7,6 +7,7 @@ from pathlib import Path
 from ..core.config import GPTConfig
 from ..core.resources import resource
 from ..core.tokenizer import gpt2_tokenizer
+from ..core.unembedding import stored
 from .errors import CheckpointError
 from .hf import find_weights, load_hf, looks_like_model_id, resolve_model_id
 from .loaded import Checkpoint
@@ -77,6 +78,6 @@ def load_default() -> Checkpoint:
     cfg = GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=256)
     model = GPT(cfg)
     model.init_weights(seed=0)
-    state = {k: v.detach() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    state = {k: v.detach() for k, v in stored(model.state_dict(), cfg.tie_word_embeddings).items()}
     return Checkpoint(cfg, state, gpt2_tokenizer(), name="untrained (random weights)", source="built-in", fmt="builtin",
                       warnings=[f"{DEFAULT_MODEL} is missing: this is an untrained model with random weights"])

@@ -5,9 +5,15 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from .unembedding import LM_HEAD
+
 # Sizes beyond these are treated as a broken or hostile config, not a model (GPT-2 XL is 48/25/1600/1024).
 _LIMITS = {"n_layer": 512, "n_head": 1024, "n_embd": 65536, "block_size": 1 << 20, "vocab_size": 1 << 22}
 ACTIVATIONS = ("gelu_tanh", "gelu")
+# The parts of the model that hold weights, as the architecture view draws them; the block parts repeat n_layer times.
+PARTS = ("wte", "wpe", "ln1", "attn", "ln2", "mlp", "lnf", "unembed")
+BLOCK_PARTS = ("ln1", "attn", "ln2", "mlp")
+_PART_OF = {"wte": "wte", "wpe": "wpe", "ln_f": "lnf", "ln_1": "ln1", "attn": "attn", "ln_2": "ln2", "mlp": "mlp"}
 
 
 class ConfigError(ValueError):
@@ -77,18 +83,32 @@ class GPTConfig:
             for k, s in per_layer.items():
                 shapes[f"transformer.h.{i}.{k}"] = s
         if not self.tie_word_embeddings:
-            shapes["lm_head.weight"] = (v, d)
+            shapes[LM_HEAD] = (v, d)
         return shapes
 
-    def n_params(self) -> int:
-        """Parameter count, counting a tied embedding once (as GPT-2's papers do)."""
-        total = 0
-        for shape in self.expected_shapes().values():
+    def params_by_part(self) -> dict[str, int]:
+        """Learned parameters of each part in PARTS, from expected_shapes(); a block part counts one block
+        (they all have the same shapes), a tied unembedding 0 (it is wte)."""
+        counts = dict.fromkeys(PARTS, 0)
+        for key, shape in self.expected_shapes().items():
+            parts = key.split(".")                      # transformer.h.{i}.attn.c_attn.weight, transformer.wte.weight
+            if key == LM_HEAD:
+                part = "unembed"
+            elif parts[1] == "h":
+                if parts[2] != "0":
+                    continue
+                part = _PART_OF[parts[3]]
+            else:
+                part = _PART_OF[parts[1]]
             n = 1
             for s in shape:
                 n *= s
-            total += n
-        return total
+            counts[part] += n
+        return counts
+
+    def n_params(self) -> int:
+        """Parameter count, counting a tied embedding once (as GPT-2's papers do)."""
+        return sum(n * (self.n_layer if part in BLOCK_PARTS else 1) for part, n in self.params_by_part().items())
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

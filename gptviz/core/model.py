@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..analysis.geometry import sinusoidal
 from .config import GPTConfig
 
 
@@ -123,11 +124,7 @@ class GPT(nn.Module):
                 with torch.no_grad():
                     p.copy_(torch.randn(p.shape, generator=gen) * std)
         if wpe == "sinusoidal":
-            T, C = self.transformer.wpe.weight.shape
-            pos = torch.arange(T, dtype=torch.float32)[:, None]
-            freq = torch.exp(-math.log(10000.0) * torch.arange(0, C, 2, dtype=torch.float32) / C)   # (C/2,)
-            pe = torch.zeros(T, C)
-            pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq)
+            pe = torch.from_numpy(sinusoidal(*self.transformer.wpe.weight.shape)).float()     # (T, C)
             with torch.no_grad():
                 self.transformer.wpe.weight.copy_(pe * 0.02 * math.sqrt(2))     # element std 0.02, like wte
 

@@ -8,6 +8,7 @@ from .config import GPTConfig
 from .memory import return_freed_memory_promptly
 from .model import GPT
 from .tokenizer import CharTokenizer, Tokenizer
+from .unembedding import with_head
 from .trace import Trace
 
 
@@ -34,10 +35,7 @@ class LoadedModel:
         self.device = torch.device(device)
         with torch.device("meta"):          # no random init, no second copy: the loaded tensors are used as they are
             model = GPT(self.config)
-        state = dict(ckpt.state_dict)
-        if self.config.tie_word_embeddings:
-            state["lm_head.weight"] = state["transformer.wte.weight"]
-        model.load_state_dict(state, strict=True, assign=True)
+        model.load_state_dict(with_head(ckpt.state_dict, self.config.tie_word_embeddings), strict=True, assign=True)
         self.model = model.to(self.device).eval()
         V, n = self.config.vocab_size, self.tokenizer.n_vocab
         if n > V:

@@ -6,7 +6,6 @@ Deterministic given --seed. `--resume` continues from OUT.state.pt (written at e
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import sys
@@ -20,75 +19,16 @@ import torch
 from ..core.config import GPTConfig
 from ..core.model import GPT
 from ..core.tokenizer import gpt2_tokenizer
+from ..core.unembedding import stored, with_head
 from ..checkpoints.native import save_native
+from .config import TrainConfig
 from .data import Sampler, load_files, val_windows
 from .vocab import CompactVocab
-from .prev_token_probe import PrevTokenProbe, aux_weight, block0_output, parse_aux
+from .prev_token_probe import PrevTokenProbe, aux_weight, block0_output
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", nargs="+", required=True, metavar="FILE[:WEIGHT]",
-                   help="text files; WEIGHT is the sampling weight of that file (default 1)")
-    p.add_argument("--out", required=True, help="output .safetensors file")
-    p.add_argument("--name", default=None, help="model name stored in the file (default: the file stem)")
-    p.add_argument("--n-layer", type=int, default=4)
-    p.add_argument("--n-head", type=int, default=4)
-    p.add_argument("--n-embd", type=int, default=128)
-    p.add_argument("--block-size", type=int, default=256)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--min-lr", type=float, default=None, help="end of the cosine decay (default lr/10)")
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--grad-clip", type=float, default=1.0)
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--repeat-fraction", type=float, default=0.0,
-                   help="share of training sequences that are a random span repeated (forms induction heads)")
-    p.add_argument("--repeat-ids", default=None, metavar="LO:HI",
-                   help="repeated spans draw token ids from [LO, HI) (default: the whole vocabulary). GPT-2's merged "
-                        "ids follow merge rank, roughly frequency, so e.g. 256:1256 keeps to common tokens whose "
-                        "embeddings the text trains, which copying needs")
-    p.add_argument("--repeat-top", default=None, metavar="N[:N_END]",
-                   help="repeated spans draw from the N most frequent token ids of the training text instead; with "
-                        ":N_END the set grows geometrically to N_END over --repeat-grow steps (a curriculum: copying "
-                        "is learned fast over few ids, then extended)")
-    p.add_argument("--repeat-grow", type=int, default=0, metavar="STEPS",
-                   help="steps over which the --repeat-top set grows from N to N_END, counted from the step this "
-                        "run starts at (the resumed step with --resume)")
-    p.add_argument("--compact-vocab", choices=["on", "off"], default="on",
-                   help="train over only the ids that occur in the training text plus one shared row for the rest; "
-                        "the saved model is the exact full-vocabulary equivalent (much faster on a small corpus)")
-    p.add_argument("--vocab-top", type=int, default=0, metavar="N",
-                   help="compact vocabulary of only the N most frequent ids (the rest share one row): a curriculum "
-                        "stage over few tokens, continued with --init-from")
-    p.add_argument("--init-from", default=None, metavar="FILE",
-                   help="start from the weights of a gptviz .safetensors file of the same shape")
-    p.add_argument("--short-period-fraction", type=float, default=0.5,
-                   help="share of repeated spans with periods 2-7 (a previous-token-and-copy circuit forms on them)")
-    p.add_argument("--prev-token-aux", default=None, metavar="WEIGHT[:FADE_STEPS]",
-                   help="auxiliary loss: a training-only probe on block 0's output predicts the previous token, "
-                        "which grows a previous-token head fast; the weight fades linearly to 0 over FADE_STEPS "
-                        "(counted from the step the probe started at, kept across --resume). The probe is not saved")
-    p.add_argument("--eval-interval", type=int, default=100)
-    p.add_argument("--eval-windows", type=int, default=32, help="held-out windows per file per evaluation")
-    p.add_argument("--save-interval", type=int, default=0, help="also save every N steps (0: only at the end)")
-    p.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32", help="dtype of the saved weights")
-    p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto", help="bf16 autocast for the forward")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--wpe-init", choices=["normal", "sinusoidal"], default="normal",
-                   help="initial position embeddings (they are learned either way)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT.state.pt")
-    p.add_argument("--stop-at", type=int, default=None,
-                   help="stop after this many steps, keeping the schedule of --steps (resume later with --resume)")
-    p.add_argument("--keep-best", metavar="FILE_NAME", default=None,
-                   help="write the weights with the lowest held-out loss on this data file (early stopping)")
-
-
-def lr_at(step: int, a) -> float:
-    min_lr = a.lr / 10 if a.min_lr is None else a.min_lr
+def lr_at(step: int, a: TrainConfig) -> float:
+    min_lr = a.end_lr
     if step < a.warmup:
         return a.lr * (step + 1) / a.warmup
     progress = min(1.0, (step - a.warmup) / max(1, a.steps - a.warmup))
@@ -118,7 +58,7 @@ def step_loss(model: GPT, vocab: CompactVocab | None, x, y, probe: PrevTokenProb
 
 
 @torch.no_grad()
-def evaluate(model: GPT, files, a, autocast, vocab: CompactVocab | None = None) -> dict[str, float]:
+def evaluate(model: GPT, files, a: TrainConfig, autocast, vocab: CompactVocab | None = None) -> dict[str, float]:
     model.eval()
     out = {}
     for f in files:
@@ -143,8 +83,10 @@ def _progress(step, steps, loss, tps, eta, val):
     sys.stderr.flush()
 
 
-def train(a) -> tuple[GPT, dict]:
-    """Train per the parsed arguments; returns the model in its final state and the facts written."""
+def train(a: TrainConfig) -> tuple[GPT, dict]:
+    """Train per the config; returns the model in its final state and the facts written."""
+    if not isinstance(a, TrainConfig):
+        raise TypeError(f"train() takes a TrainConfig (TrainConfig.from_args(namespace)), not {type(a).__name__}")
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -158,7 +100,7 @@ def train(a) -> tuple[GPT, dict]:
     model.init_weights(a.seed, wpe=a.wpe_init)
     if a.init_from:
         _init_from(model, a.init_from, cfg, vocab)
-    aux_w, aux_fade = parse_aux(a.prev_token_aux)
+    aux_w, aux_fade = a.aux
     probe = PrevTokenProbe(cfg.n_embd) if aux_w > 0 else None
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -203,7 +145,7 @@ def train(a) -> tuple[GPT, dict]:
                       "train_tokens": int(len(f.train)), "val_tokens": int(len(f.val))} for f in files],
             "steps": step, "tokens_seen": tokens_seen, "seconds": round(elapsed, 1),
             "final_train_loss": history[-1]["train"] if history else None, "val_loss": val,
-            "args": {k: v for k, v in vars(a).items() if k not in ("func", "resume")},
+            "args": a.facts(),
             "history": history, "bf16": use_bf16, "finished": final,
             "selected_by": f"lowest held-out loss on {a.keep_best}" if a.keep_best else "last step",
         }
@@ -268,7 +210,7 @@ def train(a) -> tuple[GPT, dict]:
     return model, facts
 
 
-def _compact_vocab(a, tok, all_train: np.ndarray) -> CompactVocab | None:
+def _compact_vocab(a: TrainConfig, tok, all_train: np.ndarray) -> CompactVocab | None:
     if a.compact_vocab == "off":
         if a.vocab_top:
             raise ValueError("--vocab-top needs --compact-vocab on")
@@ -306,38 +248,28 @@ def _init_from(model: GPT, path: str, cfg: GPTConfig, vocab: CompactVocab | None
     else:
         keep, src = trained, wte
     state["transformer.wte.weight"] = torch.where(keep[:, None], src, fresh)
-    state.pop("lm_head.weight", None)                                       # tied to wte
+    state = with_head(stored(state, cfg.tie_word_embeddings), cfg.tie_word_embeddings)   # lm_head: the new wte
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or set(missing) - {"lm_head.weight"}:
+    if missing or unexpected:
         raise ValueError(f"--init-from {path}: weights do not match this model ({(missing + unexpected)[:3]})")
     print(f"initialised from {path}: {int(keep.sum())} of {len(keep)} embedding rows taken", file=sys.stderr)
 
 
-def _repeat_top(a) -> tuple[int, int]:
-    try:
-        n = [int(x) for x in str(a.repeat_top).split(":")]
-    except ValueError:
-        n = []
-    if len(n) not in (1, 2) or not 2 <= n[0] <= n[-1]:
-        raise ValueError(f"--repeat-top {a.repeat_top}: expected N or N:N_END with 2 <= N <= N_END")
-    return n[0], n[-1]
-
-
-def repeat_pool_size(a, step: int, pool_len: int) -> int:
+def repeat_pool_size(a: TrainConfig, step: int, pool_len: int) -> int:
     """How many of the pool's ids (most frequent first) repeated spans draw from at this step."""
     if a.repeat_top is None:
         return pool_len
-    n0, n1 = _repeat_top(a)
+    n0, n1 = a.repeat_top_range
     grow = min(1.0, step / a.repeat_grow) if a.repeat_grow > 0 else 1.0
     return max(2, min(pool_len, round(n0 * (n1 / n0) ** grow)))
 
 
-def _repeat_pool(a, tok, all_train: np.ndarray, vocab: CompactVocab | None) -> np.ndarray:
+def _repeat_pool(a: TrainConfig, tok, all_train: np.ndarray, vocab: CompactVocab | None) -> np.ndarray:
     """The ids repeated spans draw from: --repeat-top N frequent ids, --repeat-ids LO:HI, or every id."""
     if a.repeat_top is not None and a.repeat_ids:
         raise ValueError("give --repeat-top or --repeat-ids, not both")
     if a.repeat_top is not None:
-        return _most_frequent(all_train, tok.n_vocab, _repeat_top(a)[1])
+        return _most_frequent(all_train, tok.n_vocab, a.repeat_top_range[1])
     lo, hi = (int(x) for x in a.repeat_ids.split(":")) if a.repeat_ids else (0, tok.eot_id)
     if not 0 <= lo < hi <= tok.eot_id:
         raise ValueError(f"--repeat-ids {a.repeat_ids} must satisfy 0 <= LO < HI <= {tok.eot_id}")

@@ -153,12 +153,42 @@ def test_block_contributions_against_hooks(hf_model, hf_folder):
 
 
 def test_architecture_boxes_count_every_parameter():
+    """Box totals and GPTConfig.n_params() against an independent count: the parameters of transformers'
+    GPT2LMHeadModel of the same shape (HF counts a tied lm_head once too)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
     from gptviz.analysis.architecture import architecture, total_params
     from gptviz.core.config import GPTConfig
-    for cfg in (GPTConfig(), GPTConfig(n_layer=3, n_head=2, n_embd=64, bias=False, tie_word_embeddings=False,
-                                       vocab_size=50304)):
+    for tied, n_inner in ((True, None), (False, 80)):
+        cfg = GPTConfig(n_layer=3, n_head=2, n_embd=32, block_size=48, vocab_size=301, n_inner=n_inner,
+                        tie_word_embeddings=tied)
+        hf = GPT2LMHeadModel(GPT2Config(n_layer=3, n_head=2, n_embd=32, n_positions=48, vocab_size=301,
+                                        n_inner=n_inner, tie_word_embeddings=tied))
+        want = sum(p.numel() for p in hf.parameters())          # parameters() yields a shared tensor once
         boxes = architecture(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.vocab_size, cfg.mlp_width,
                              cfg.bias, cfg.tie_word_embeddings, 37)
-        assert total_params(boxes, cfg.n_layer) == cfg.n_params()
+        assert total_params(boxes, cfg.n_layer) == cfg.n_params() == want
+        by_key = {b.key: b.params for b in boxes}
+        assert by_key["attn"] == sum(p.numel() for p in hf.transformer.h[0].attn.parameters())
+        assert by_key["mlp"] == sum(p.numel() for p in hf.transformer.h[0].mlp.parameters())
+        assert by_key["unembed"] == (0 if tied else 301 * 32)
         attn = next(b for b in boxes if b.key == "attn")
         assert f"{cfg.n_head} × 37 × 37" in attn.shape
+    nb = GPTConfig(n_layer=2, n_head=2, n_embd=16, bias=False)                # nanoGPT's bias=False: weights only
+    assert nb.n_params() == 50257 * 16 + 256 * 16 + 16 + 2 * (16 + 3 * 16 * 16 + 16 * 16 + 16 + 2 * 4 * 16 * 16)
+
+
+def test_sinusoidal_position_init_is_the_original_encoding():
+    """GPT.init_weights(wpe="sinusoidal") uses the one sinusoid function; here written out from the paper:
+    PE(p, 2i) = sin(p / 10000^(2i/d)), PE(p, 2i+1) = cos(p / 10000^(2i/d)), scaled to element std 0.02."""
+    import math
+    from gptviz.core.config import GPTConfig
+    from gptviz.core.model import GPT
+    model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=10, block_size=7, vocab_size=11))
+    model.init_weights(seed=0, wpe="sinusoidal")
+    want = np.zeros((7, 10))
+    for p in range(7):
+        for i in range(5):
+            want[p, 2 * i] = math.sin(p / 10000 ** (2 * i / 10))
+            want[p, 2 * i + 1] = math.cos(p / 10000 ** (2 * i / 10))
+    np.testing.assert_allclose(model.transformer.wpe.weight.detach().numpy(), want * 0.02 * math.sqrt(2), rtol=1e-6,
+                               atol=1e-9)

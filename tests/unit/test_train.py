@@ -1,5 +1,4 @@
 """`gptviz train` on a tiny text: the loss goes down, the file opens with identical logits, runs are deterministic."""
-import argparse
 import json
 
 import numpy as np
@@ -10,7 +9,8 @@ from safetensors.numpy import load_file
 
 import gptviz
 from gptviz.cli import main
-from gptviz.training.train import add_arguments, train
+from gptviz.training.config import TrainConfig
+from gptviz.training.train import train
 
 TEXT = ("The little dog ran to the park. The little cat sat on the mat. " * 40 +
         "<|endoftext|>" + "Once upon a time there was a girl who loved to sing. " * 30)
@@ -28,9 +28,7 @@ def _args(tmp_path, out, steps=40):
 @pytest.mark.parametrize("compact", ["on", "off"])
 def test_training_lowers_loss_and_file_opens_with_identical_logits(tmp_path, compact):
     out = tmp_path / "m.safetensors"
-    p = argparse.ArgumentParser()
-    add_arguments(p)
-    model, facts = train(p.parse_args(_args(tmp_path, out) + ["--compact-vocab", compact]))
+    model, facts = train(TrainConfig.from_argv(_args(tmp_path, out) + ["--compact-vocab", compact]))
     hist = facts["history"]
     assert len(hist) == 4 and hist[-1]["tiny.txt"] < hist[0]["tiny.txt"] - 1.0
     assert hist[-1]["train"] < hist[0]["train"]

@@ -1,6 +1,5 @@
 """--prev-token-aux: the probe's loss against numpy, the block-0 capture against the tracing path,
 the fade, resume, and that it grows a previous-token head the saved model keeps."""
-import argparse
 
 import numpy as np
 import pytest
@@ -12,7 +11,8 @@ from gptviz.cli import main
 from gptviz.core.config import GPTConfig
 from gptviz.core.model import GPT
 from gptviz.core.tokenizer import gpt2_tokenizer
-from gptviz.training.train import add_arguments, train
+from gptviz.training.config import TrainConfig
+from gptviz.training.train import train
 from gptviz.training.prev_token_probe import STRIDE, PrevTokenProbe, aux_weight, block0_output, parse_aux
 
 
@@ -84,11 +84,9 @@ def _best_previous_token_head(path) -> float:
 
 
 def test_prev_token_aux_grows_a_previous_token_head_that_the_file_keeps(tmp_path):
-    p = argparse.ArgumentParser()
-    add_arguments(p)
     with_aux, without = tmp_path / "aux.safetensors", tmp_path / "plain.safetensors"
-    _, facts = train(p.parse_args(_args(tmp_path, with_aux, 400, ["--prev-token-aux", "1"])))
-    train(p.parse_args(_args(tmp_path, without, 400)))
+    _, facts = train(TrainConfig.from_argv(_args(tmp_path, with_aux, 400, ["--prev-token-aux", "1"])))
+    train(TrainConfig.from_argv(_args(tmp_path, without, 400)))
     aux = [h["prev_token_aux"] for h in facts["history"]]
     assert aux[-1] < aux[0] - 1.0                             # the probe learns to name the previous token...
     best_aux, best_plain = _best_previous_token_head(with_aux), _best_previous_token_head(without)

@@ -1,5 +1,4 @@
 """Compact-vocabulary training: the loss it optimises is exactly the saved full-vocabulary model's loss."""
-import argparse
 
 import numpy as np
 import pytest
@@ -7,7 +6,8 @@ import torch
 
 from gptviz.core.config import GPTConfig
 from gptviz.core.model import GPT
-from gptviz.training.train import _repeat_pool, add_arguments, repeat_pool_size
+from gptviz.training.config import TrainConfig
+from gptviz.training.train import _repeat_pool, repeat_pool_size
 from gptviz.training.vocab import CompactVocab
 
 V = 300
@@ -63,15 +63,13 @@ def test_to_compact_keeps_no_loss_marks():
 
 
 def test_repeat_top_draws_the_most_frequent_ids():
-    p = argparse.ArgumentParser()
-    add_arguments(p)
-    a = p.parse_args(["--data", "x", "--out", "y", "--repeat-top", "3"])
+    a = TrainConfig.from_argv(["--data", "x", "--out", "y", "--repeat-top", "3"])
     train = np.array([7, 7, 7, 3, 3, 11, 11, 11, 11, 40, 2, 2, 2])
     tok = type("Tok", (), {"n_vocab": 50, "eot_id": 49})()
     assert _repeat_pool(a, tok, train, None).tolist() == [11, 2, 7]       # most frequent first, ties by id
-    a = p.parse_args(["--data", "x", "--out", "y", "--repeat-top", "2:8", "--repeat-grow", "10"])
+    a = TrainConfig.from_argv(["--data", "x", "--out", "y", "--repeat-top", "2:8", "--repeat-grow", "10"])
     assert [repeat_pool_size(a, s, 5) for s in (0, 5, 10, 20)] == [2, 4, 5, 5]      # 2 -> 8 geometric, capped at 5
-    a = p.parse_args(["--data", "x", "--out", "y", "--repeat-ids", "1:12", "--repeat-fraction", "0.5"])
+    a = TrainConfig.from_argv(["--data", "x", "--out", "y", "--repeat-ids", "1:12", "--repeat-fraction", "0.5"])
     assert _repeat_pool(a, tok, train, CompactVocab(train, 50)).tolist() == [2, 3, 7, 11]   # ids in the text only
 
 
@@ -81,18 +79,16 @@ def test_vocab_top_then_init_from_carries_the_trained_rows(tmp_path):
     from safetensors.torch import load_file
     data = tmp_path / "t.txt"
     data.write_text("the cat sat on the mat and the dog sat on the log. " * 60, encoding="utf-8")
-    p = argparse.ArgumentParser()
-    add_arguments(p)
     base = ["--data", str(data), "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16",
             "--batch-size", "4", "--eval-interval", "5", "--eval-windows", "2", "--bf16", "off", "--warmup", "1"]
     a_out, b_out = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
-    train(p.parse_args(base + ["--out", str(a_out), "--steps", "5", "--vocab-top", "5", "--repeat-fraction", "1",
+    train(TrainConfig.from_argv(base + ["--out", str(a_out), "--steps", "5", "--vocab-top", "5", "--repeat-fraction", "1",
                                "--repeat-top", "5"]))
     wa = load_file(str(a_out))["transformer.wte.weight"].float()
     rows, inv, counts = torch.unique(wa, dim=0, return_inverse=True, return_counts=True)
     trained_ids = torch.nonzero(counts[inv] == 1).flatten()
     assert len(trained_ids) == 5 and counts.max() == len(wa) - 5          # 5 own rows, one shared by the rest
-    model, _ = train(p.parse_args(base + ["--out", str(b_out), "--steps", "1", "--lr", "0", "--init-from", str(a_out)]))
+    model, _ = train(TrainConfig.from_argv(base + ["--out", str(b_out), "--steps", "1", "--lr", "0", "--init-from", str(a_out)]))
     wb = model.transformer.wte.weight.detach()
     np.testing.assert_allclose(wb[trained_ids].numpy(), wa[trained_ids].numpy(), atol=1e-3)   # fp16 file
     fresh = torch.tensor([int(i) for i in np.unique(gptviz_ids(data)) if i not in set(trained_ids.tolist())])
