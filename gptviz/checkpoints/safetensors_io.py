@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 from ..core.config import GPTConfig
 from .errors import CheckpointError
-from .validate import Rename, check_state_dict, oriented, renamed_shapes
+from .validate import Rename, check_state_dict, oriented, owned_float32, renamed_shapes
 
 CORRUPT = "incomplete or corrupt safetensors file"
 
@@ -32,8 +32,7 @@ class SafetensorsFile:
         try:
             with safe_open(str(self.path), framework="pt", device="cpu") as f:
                 for new, old in renamed.items():
-                    t = f.get_tensor(old)
-                    out[new] = (t.t() if new in transpose else t).float().contiguous()
+                    out[new] = owned_float32(f.get_tensor(old), new in transpose)   # not a view of the mapping
         except OSError as e:
             raise CheckpointError(f"{self.path}: cannot read ({e.strerror or e})") from None
         except Exception as e:  # safetensors raises its own error type for truncated data
