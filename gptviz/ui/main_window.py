@@ -78,6 +78,7 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
     def _build_panels(self) -> None:
         self.editor = PromptEditor()
         self.editor.textChanged.connect(self.debouncer.poke)
+        self.editor.heightWanted.connect(self._grow_prompt)
         self.error_banner = QLabel("")
         self.error_banner.setStyleSheet("color: white; background: #dc2626; padding: 3px;")
         self.error_banner.setWordWrap(True)

@@ -1,7 +1,10 @@
-"""Generation actions of the main window: append a clicked candidate, Generate N in the worker, Stop."""
+"""Text actions of the main window: append a clicked candidate, Generate N in the worker, Stop, and the
+prompt editor's room."""
 from __future__ import annotations
 
 import threading
+
+from PySide6.QtCore import Qt, QTimer
 
 from ..views.frame import GenerateJob
 
@@ -32,6 +35,7 @@ class GenerationActions:
     def _on_generated(self, job_id: int, continuation: str) -> None:
         if self.job is not None and job_id == self.job.id:
             self._set_text(self.job.text + continuation)
+            self.editor.mark_generated(self.job.text, continuation)   # the model's words, not the user's
 
     def _on_generation_done(self, job_id: int, error: str) -> None:
         self.job = None
@@ -42,4 +46,13 @@ class GenerationActions:
     def _set_text(self, text: str) -> None:
         self.editor.setPlainText(text)
         self.editor.moveCursor(self.editor.textCursor().MoveOperation.End)
+        self.editor.reveal()
+
+    def _grow_prompt(self, px: int) -> None:
+        """The editor needs `px` to show its lines: give the prompt dock that, up to a third of the window."""
+        extra = self.d_prompt.height() - self.editor.height()     # title bar and margins
+        want = min(px + extra, self.height() // 3)
+        if want > self.d_prompt.height():
+            self.resizeDocks([self.d_prompt], [want], Qt.Vertical)
+            QTimer.singleShot(0, self.capture_shares)             # the new height is kept across resizes
 

@@ -1,4 +1,7 @@
 """Generation from the window: click a candidate to append it; Generate N token by token, stoppable."""
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextCursor
+
 import gptviz
 from gptviz.core.generate import generate
 from tests.gui.conftest import settle
@@ -30,15 +33,36 @@ def test_generate_matches_core_and_updates_panels(qtbot, window, hf_folder):
     assert len(steps) == 12                         # appended token by token
     assert window.frame.request.text == "Once upon a" + want
     assert window.next_token.generate.text() == "Generate"
+    # the generated characters, and only they, are marked
+    (sel,) = window.editor.extraSelections()
+    start = len("Once upon a".encode("utf-16-le")) // 2
+    assert (sel.cursor.selectionStart(), sel.cursor.selectionEnd()) == (start, start + len(want.encode("utf-16-le")) // 2)
+    assert sel.cursor.selectedText() == want.replace("\n", "\u2029")   # Qt's paragraph separator
+    assert sel.format.background().color().name() != window.editor.palette().base().color().name()
+    # once the user edits, it is their text
+    window.editor.moveCursor(QTextCursor.End)
+    qtbot.keyClicks(window.editor, "!")
+    assert window.editor.extraSelections() == []
 
 
 def test_stop_generation(qtbot, window):
     window.editor.setPlainText("Stop me")
     settle(qtbot, window)
     window.next_token.n.setValue(1000)
-    steps = []
-    window.client.generated.connect(lambda *_: steps.append(1) if len(steps) < 3 else window.stop_generation())
+    made = []                        # continuations as the worker produced them, counted in its own thread
+    window.client._worker.generated.connect(lambda _id, text: made.append(text), Qt.DirectConnection)
+    shown, at_stop = [], []
+
+    def on_step(_id, text):
+        shown.append(text)
+        if len(shown) == 3:
+            at_stop.append(len(made))
+            window.next_token.generate.click()      # the button reads "Stop" while generating
+    window.client.generated.connect(on_step)
     with qtbot.waitSignal(window.client.generationDone, timeout=60000):
         window.next_token.generate.click()
-    assert len(steps) < 1000
+    assert window.next_token.generate.text() == "Generate"
+    # the worker checks between tokens: at most the token it was sampling when Stop came is added
+    assert len(made) <= at_stop[0] + 1 < 1000
     settle(qtbot, window)
+    assert window.editor.toPlainText() == "Stop me" + made[-1]
