@@ -43,7 +43,8 @@ if KIND == "gptviz":
     from gptviz.checkpoints.loaded import Checkpoint
     cfg = GPTConfig(n_layer=24, n_head=16, n_embd=1024, block_size=1024)
     g = GPT(cfg); g.init_weights(0)
-    sd = {k: v for k, v in g.state_dict().items() if k != "lm_head.weight"}
+    from gptviz.core.unembedding import stored
+    sd = stored(g.state_dict(), cfg.tie_word_embeddings)
     m = LoadedModel(Checkpoint(cfg, sd, gpt2_tokenizer(), "medium", "bench", "bench"))
     del g, sd
     reset_peak(); base = rss("VmRSS")
