@@ -1,6 +1,7 @@
 """Start the Qt application: `gptviz [CHECKPOINT] [--prompt TEXT] [--screenshot PNG]`."""
 from __future__ import annotations
 
+import ctypes.util
 import os
 import sys
 
@@ -31,12 +32,26 @@ def _has_display() -> bool:
             or bool(os.environ.get("DISPLAY")) or bool(os.environ.get("WAYLAND_DISPLAY")))
 
 
+def check_x11_libraries() -> None:
+    """Qt 6's X11 plugin needs libxcb-cursor, which plain Debian/Ubuntu desktops lack; without it Qt
+    aborts the process with a long plugin message, so say what to install before it gets that far."""
+    env = os.environ
+    if (not sys.platform.startswith("linux") or env.get("QT_QPA_PLATFORM") or not env.get("DISPLAY")
+            or env.get("WAYLAND_DISPLAY")):
+        return                                       # another platform plugin, or no X display to use
+    if ctypes.util.find_library("xcb-cursor") is None:
+        raise OSError("Qt's X11 display plugin needs the libxcb-cursor0 library, which is not installed: "
+                      "run `sudo apt-get install libxcb-cursor0` (Debian/Ubuntu; `xcb-util-cursor` on "
+                      "Fedora and Arch), then start gptviz again")
+
+
 def run_app(checkpoint=None, prompt=None, screenshot=None, device="auto") -> int:
     if not _has_display():
         if not screenshot:
             raise OSError("no display found (DISPLAY and WAYLAND_DISPLAY are unset); "
                           "run on a desktop, or render with --screenshot PNG")
         os.environ["QT_QPA_PLATFORM"] = "offscreen"   # a screenshot needs no screen
+    check_x11_libraries()
     qInstallMessageHandler(_qt_messages)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("gptviz")
