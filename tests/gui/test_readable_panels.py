@@ -4,7 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPointF
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect
 from PySide6.QtWidgets import QApplication
 from safetensors.numpy import load_file, save_file
 
@@ -93,3 +93,79 @@ def test_norms_readout_clears(qtbot, window):
     settle(qtbot, window)
     qtbot.waitUntil(lambda: n.frame.request.text == "five six")
     assert not n.cursor.isVisible() and n.readout.text().startswith("Hover")
+
+
+def _reference_top(reference, text, temperature, k):
+    """numpy top-k of a fresh trace's next-token distribution, best first (ties by lower id)."""
+    reference.clear_cache()
+    p = reference.trace(text).next_token_probs(temperature).astype(np.float64)
+    ids = np.lexsort((np.arange(len(p)), -p))[:k]
+    return ids, p[ids]
+
+
+@pytest.fixture(scope="module")
+def reference(hf_folder):
+    return gptviz.load(str(hf_folder))
+
+
+def test_next_token_every_bar_labelled_and_hover(qtbot, window, reference):
+    nt = window.next_token
+    window.editor.setPlainText("The cat sat on the mat and")
+    nt.k.setValue(30)
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: nt.frame is not None and len(nt.frame.top_ids) == 30
+                    and nt.frame.request.text == "The cat sat on the mat and")
+    qtbot.wait(50)
+    ids, probs = _reference_top(reference, "The cat sat on the mat and", 1.0, 30)
+    np.testing.assert_array_equal(nt.frame.top_ids, ids)
+    # every one of the 30 bars has its token label on the axis, for the range and height on screen
+    vb = nt.plot.getPlotItem().vb
+    (_, _), (y0, y1) = vb.viewRange()
+    values = nt.axis.tickValues(y0, y1, nt.axis.height())
+    assert [v for _, vs in values for v in vs] == list(range(30))
+    pieces = [reference.tokenizer.piece(int(i)).text for i in ids]
+    assert nt.axis.tickStrings(range(30), 1, 1) == [t if len(t) <= 14 else t[:13] + "…" for t in pieces]
+    assert vb.height() / 30 >= 14                   # rows tall enough for a line of text: the chart scrolls
+    # the probability axis never runs past 1
+    (x0, x1), _ = vb.viewRange()
+    assert x0 == 0 and x1 <= 1.0
+    # hovering bar 3 reads its rank, token, id, probability and log-probability
+    hover(qtbot, nt.plot, vb.mapViewToScene(QPointF(probs[3] / 2, 3)))
+    text = nt.caption.text()
+    piece = reference.tokenizer.piece(int(ids[3])).text
+    assert f"rank 4: “{piece}”" in text and f"id {ids[3]} " in text
+    assert f"p {probs[3]:.4f}" in text and f"log p {np.log(probs[3]):.3f}" in text
+    leave(nt.plot.viewport())
+    assert "rank" not in nt.caption.text() and "top 30 hold" in nt.caption.text()
+    nt.k.setValue(10)
+    settle(qtbot, window)
+
+
+def test_next_token_percentages_stay_inside_the_view(qtbot, window):
+    nt = window.next_token
+    window.editor.setPlainText("one two")
+    nt.temperature.setValue(0.0)                     # greedy: one bar of probability 1
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: nt.frame is not None and nt.frame.request.temperature == 0.0)
+    vb = nt.plot.getPlotItem().vb
+    (x0, x1), _ = vb.viewRange()
+    assert nt.frame.top_probs[0] == 1.0 and x1 == 1.0
+    t = nt.texts[0]
+    assert t.toPlainText().startswith("100.0%")
+    assert vb.mapSceneToView(t.mapRectToScene(t.boundingRect()).topRight()).x() <= 1.0 + 1e-6   # inside the bar
+    nt.temperature.setValue(1.0)
+    settle(qtbot, window)
+
+
+@pytest.mark.parametrize("size", [(1000, 700), (800, 600)])
+def test_generate_controls_fit_the_dock(qtbot, window, size):
+    window.resize(*size)
+    qtbot.waitUntil(lambda: window.size().toTuple() == size)
+    qtbot.wait(100)
+    nt = window.next_token
+    viewport = nt.parentWidget()                     # the dock's scroll area viewport
+    for w in (nt.generate, nt.seed, nt.top_p, nt.sample_k, nt.n, nt.temperature, nt.k):
+        r = QRect(w.mapTo(nt, QPoint(0, 0)), w.size())
+        assert nt.rect().contains(r), (w, r, nt.rect())
+        assert r.right() <= viewport.width(), (w, r, viewport.width())     # nothing cut off at the side
+    window.resize(1600, 1000)

@@ -1,13 +1,22 @@
 """Next-token probabilities: top-k bar chart after softmax with temperature."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetricsF
+from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                               QSpinBox, QWidget)
 
-from ..widgets.common import note, stack
+from ..widgets.common import stack
+from ..widgets.fit_note import FitNote as note
+from ..widgets.hover import on_leave
 from ..widgets.token_axis import TokenAxis
+
+ROW_PX = 18           # each bar's row at least this tall, so every token label has room
+AXIS_PX = 44          # the probability axis and its title below the bars
 
 
 def _spin(cls, lo, hi, value, step=None, tip=""):
@@ -20,6 +29,16 @@ def _spin(cls, lo, hi, value, step=None, tip=""):
     return w
 
 
+class RankAxis(TokenAxis):
+    """Labels every bar: the chart is made tall enough for all of them (it scrolls instead of thinning)."""
+
+    def positions(self, minVal, maxVal, size):
+        if not self.labels:
+            return []
+        lo, hi = min(minVal, maxVal), max(minVal, maxVal)
+        return [i for i in range(len(self.labels)) if lo <= i + self.offset <= hi]
+
+
 class NextTokenPanel(QWidget):
     export_table = "next_token"
 
@@ -30,21 +49,14 @@ class NextTokenPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(0.0, 5.0)
-        self.temperature.setSingleStep(0.1)
-        self.temperature.setValue(1.0)
-        self.temperature.setToolTip("softmax(logits / T); 0 is greedy")
-        self.k = QSpinBox()
-        self.k.setRange(1, 50)
-        self.k.setValue(10)
+        self.temperature = _spin(QDoubleSpinBox, 0.0, 5.0, 1.0, 0.1, "softmax(logits / T); 0 is greedy")
+        self.k = _spin(QSpinBox, 1, 50, 10, tip="bars shown")
         self.temperature.valueChanged.connect(self._changed)
         self.k.valueChanged.connect(self._changed)
         controls = QHBoxLayout()
-        controls.addWidget(QLabel("temperature"))
-        controls.addWidget(self.temperature)
-        controls.addWidget(QLabel("top-k"))
-        controls.addWidget(self.k)
+        for label, w in (("temperature", self.temperature), ("top-k", self.k)):
+            controls.addWidget(QLabel(label))
+            controls.addWidget(w)
         controls.addStretch(1)
         self.n = _spin(QSpinBox, 1, 1000, 20, tip="tokens to generate")
         self.sample_k = _spin(QSpinBox, 0, 50257, 40, tip="sample only among the k most probable (0: all)")
@@ -52,59 +64,131 @@ class NextTokenPanel(QWidget):
         self.seed = _spin(QSpinBox, 0, 2**31 - 1, 0, tip="random seed: the same seed gives the same text")
         self.generate = QPushButton("Generate")
         self.generate.clicked.connect(self._generate_clicked)
-        gen = QHBoxLayout()
-        for label, w in (("n", self.n), ("top-k", self.sample_k), ("top-p", self.top_p), ("seed", self.seed)):
-            gen.addWidget(QLabel(label))
-            gen.addWidget(w)
-        gen.addWidget(self.generate)
-        gen.addStretch(1)
+        # two short rows and the button below them: one long row was cut off in a narrow dock
+        gen = QGridLayout()
+        for i, (label, w) in enumerate((("n", self.n), ("top-k", self.sample_k), ("top-p", self.top_p),
+                                        ("seed", self.seed))):
+            gen.addWidget(QLabel(label), i // 2, 2 * (i % 2), Qt.AlignRight)
+            gen.addWidget(w, i // 2, 2 * (i % 2) + 1)
+        gen.addWidget(self.generate, 2, 0, 1, 4)
+        gen.setColumnStretch(4, 1)
 
-        self.axis = TokenAxis("left", max_chars=14)
+        self.axis = RankAxis("left", max_chars=14)
         self.plot = pg.PlotWidget(axisItems={"left": self.axis})
         self.plot.setBackground("w")
         self.plot.invertY(True)
         self.plot.setMouseEnabled(False, False)
+        self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setLabel("bottom", "probability")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush="#6366f1", pen=None)
         self.plot.addItem(self.bars)
+        self.highlight = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush="#4338ca", pen=None)
+        self.plot.addItem(self.highlight)
         self.texts: list[pg.TextItem] = []
-        self.caption = note("")
-        stack(self, controls, self.plot, self.caption, gen, stretch=self.plot)
+        self.scroll = QScrollArea()            # many bars: the chart grows and this scrolls
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.scroll.setWidget(self.plot)
+        self.scroll.setMinimumHeight(3 * ROW_PX + AXIS_PX)
+        self.caption = note("")                 # the summary, or the hovered bar's details
+        self.summary = ""
+        stack(self, controls, self.scroll, self.caption, gen, stretch=self.scroll)
         self.frame = None
+        self.hovered = None
         self.plot.scene().sigMouseClicked.connect(self._bar_clicked)
+        self.plot.scene().sigMouseMoved.connect(self._hover)
+        self.plot.getPlotItem().vb.sigResized.connect(self._place_texts)
+        on_leave(self.plot, self.clear_readout)
 
     def _changed(self, *_):
         self.settingsChanged.emit(self.temperature.value(), self.k.value())
 
     def show_frame(self, frame) -> None:
+        old = self.frame
         self.frame = frame
         k = len(frame.top_ids)
-        y = np.arange(k)
         probs = frame.top_probs.astype(float)
-        self.bars.setOpts(x0=np.zeros(k), y=y, width=probs, height=0.7)
+        self.bars.setOpts(x0=np.zeros(k), y=np.arange(k), width=probs, height=0.7)
         self.axis.set_labels([p.text for p in frame.top_pieces])
+        self.plot.setMinimumHeight(max(k, 1) * ROW_PX + AXIS_PX)
         while len(self.texts) < k:
-            t = pg.TextItem(color="#111827", anchor=(0, 0.5))
+            t = pg.TextItem(anchor=(0, 0.5))
             self.plot.addItem(t)
             self.texts.append(t)
-        for i, t in enumerate(self.texts):
-            if i < k:
-                t.setText(f"{probs[i] * 100:.1f}%  [{int(frame.top_ids[i])}]")
-                t.setPos(probs[i], i)
-                t.show()
-            else:
-                t.hide()
+        # never past 1.0: a probability has no room beyond it (labels that would overflow go inside the bar)
         xmax = float(probs.max()) if k else 1.0
-        self.plot.setXRange(0, max(xmax * 1.35, 0.05), padding=0)
+        self.plot.setXRange(0, min(1.0, max(xmax * 1.35, 0.05)), padding=0)
         self.plot.setYRange(-0.6, max(k, 1) - 0.4, padding=0)
+        self._place_texts()
+        if old is None or not np.array_equal(old.top_ids, frame.top_ids) or \
+                not np.array_equal(old.token_ids, frame.token_ids):
+            self.clear_readout()
+        elif self.hovered is not None and self.hovered < k:
+            self.caption.setText(self.describe_bar(self.hovered))     # same bars, new probabilities
         if frame.T:
             last = frame.tokens[-1].text
-            self.caption.setText(f"after “{last}” (position {frame.T - 1}), T = {frame.request.temperature:g}: "
-                                 f"top {k} hold {probs.sum() * 100:.1f}% of the mass. Click a bar to append it.")
+            self.summary = (f"after “{last}” (position {frame.T - 1}), T = {frame.request.temperature:g}: top {k} "
+                            f"hold {probs.sum() * 100:.1f}% of the mass. Hover a bar for details; click to append it.")
         else:
-            self.caption.setText("Type a prompt to see the next-token distribution.")
+            self.summary = "Type a prompt to see the next-token distribution."
+        if self.hovered is None:
+            self.caption.setText(self.summary)
+
+    def _place_texts(self, *_) -> None:
+        """Percentage and id after each bar, or inside it (white) where it would run past the view."""
+        if self.frame is None:
+            return
+        k = len(self.frame.top_ids)
+        probs = self.frame.top_probs.astype(float)
+        vb = self.plot.getPlotItem().vb
+        (x0, x1), _ = vb.viewRange()
+        px_per_x = max(vb.width(), 1.0) / max(x1 - x0, 1e-9)
+        fm = QFontMetricsF(self.texts[0].textItem.font()) if self.texts else None
+        for i, t in enumerate(self.texts):
+            if i >= k:
+                t.hide()
+                continue
+            s = f"{probs[i] * 100:.1f}%  [{int(self.frame.top_ids[i])}]"
+            t.setText(s)
+            need = (fm.horizontalAdvance(s) + 12) / px_per_x        # data units the text takes
+            inside = probs[i] + need > x1
+            t.setAnchor((1, 0.5) if inside else (0, 0.5))
+            t.setColor("#ffffff" if inside else "#111827")
+            t.setPos(probs[i], i)
+            t.show()
+
+    def describe_bar(self, rank: int) -> str:
+        f = self.frame
+        p = float(f.top_probs[rank])
+        logp = f"{math.log(p):.3f}" if p > 0 else "−∞"
+        return (f"rank {rank + 1}: “{f.top_pieces[rank].text}”  id {int(f.top_ids[rank])}  "
+                f"p {p:.4f} ({p * 100:.2f}%)  log p {logp}")
+
+    def clear_readout(self) -> None:
+        self.hovered = None
+        self.highlight.setOpts(x0=[], y=[], width=[])
+        self.caption.setText(self.summary)
+
+    def _rank_at(self, scene_pos) -> int | None:
+        if self.frame is None or not len(self.frame.top_ids):
+            return None
+        vb = self.plot.getPlotItem().vb
+        if not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        rank = int(round(vb.mapSceneToView(scene_pos).y()))
+        return rank if 0 <= rank < len(self.frame.top_ids) else None
+
+    def _hover(self, pos) -> None:
+        rank = self._rank_at(pos)
+        if rank is None:
+            self.clear_readout()
+            return
+        self.hovered = rank
+        self.highlight.setOpts(x0=[0], y=[rank], width=[float(self.frame.top_probs[rank])], height=0.7)
+        self.caption.setText(self.describe_bar(rank))
 
     def set_generating(self, on: bool) -> None:
         self.generate.setText("Stop" if on else "Generate")
@@ -116,11 +200,8 @@ class NextTokenPanel(QWidget):
             self.generateRequested.emit(self.n.value(), self.sample_k.value(), self.top_p.value(), self.seed.value())
 
     def _bar_clicked(self, ev) -> None:
-        if self.frame is None or not len(self.frame.top_ids):
-            return
-        p = self.plot.getPlotItem().vb.mapSceneToView(ev.scenePos())
-        rank = int(round(p.y()))
-        if 0 <= rank < len(self.frame.top_ids) and p.x() >= 0:
+        rank = self._rank_at(ev.scenePos())
+        if rank is not None and self.plot.getPlotItem().vb.mapSceneToView(ev.scenePos()).x() >= 0:
             self.candidateClicked.emit(rank)
 
     def rows(self) -> list[tuple[str, float]]:
