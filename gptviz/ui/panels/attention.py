@@ -1,11 +1,12 @@
 """Attention: the selected head's T x T pattern (query rows, key columns) and a layer x head overview."""
 from __future__ import annotations
 
+import difflib
 import functools
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QCheckBox, QGraphicsRectItem, QHBoxLayout, QLabel, QSpinBox, QWidget
 
@@ -14,6 +15,7 @@ from ..widgets.token_axis import TokenAxis
 
 CMAP = pg.colormap.get("viridis")
 MASK_RGBA = (200, 200, 200, 255)     # the causal mask: future keys a query cannot see
+HELP = "Hover a cell: query token → key token: p.  Click a row to highlight a query; ctrl/shift-click to sum rows."
 
 
 @functools.lru_cache(maxsize=4)
@@ -21,6 +23,16 @@ def _mask_image(T: int) -> np.ndarray:
     img = np.zeros((T, T, 4), np.uint8)
     img[np.triu(np.ones((T, T), bool), 1)] = MASK_RGBA
     return img
+
+
+def follow_positions(old_ids: list[int], new_ids: list[int]) -> dict[int, int]:
+    """Old position -> new position of the same token, aligning the two id sequences (an edit before a
+    token moves it); tokens that vanished or changed have no entry."""
+    out = {}
+    sm = difflib.SequenceMatcher(None, old_ids, new_ids, autojunk=False)
+    for a, b, n in sm.get_matching_blocks():
+        out.update({a + i: b + i for i in range(n)})
+    return out
 
 
 class AttentionPanel(QWidget):
@@ -46,11 +58,13 @@ class AttentionPanel(QWidget):
         self.head_box.setPrefix("head ")
         self.layer_box.valueChanged.connect(self._layer_box_changed)
         self.head_box.valueChanged.connect(self._head_box_changed)
-        self.readout = note("Hover a cell: query token → key token: p.  Click a row to highlight a query.")
+        self.readout = note(HELP)
         controls = QHBoxLayout()
         controls.addWidget(self.layer_box)
         controls.addWidget(self.head_box)
-        controls.addWidget(QLabel("(←/→ heads, ↑/↓ layers)"))
+        keys = QLabel("←/→ ↑/↓")          # short, so the controls fit a narrow window; the tooltip explains
+        keys.setToolTip("With the heatmap focused: ←/→ the previous/next head, ↑/↓ the previous/next layer")
+        controls.addWidget(keys)
         controls.addStretch(1)
         self.lock = QCheckBox("lock selection")
         self.lock.setToolTip("keep the ctrl/shift-clicked tokens selected while the prompt changes")
@@ -63,7 +77,7 @@ class AttentionPanel(QWidget):
         self.plot.setLabel("bottom", "key (attended to)")
         self.plot.setLabel("left", "query")
         self.plot.invertY(True)
-        self.plot.setAspectLocked(True)
+        # no aspect lock: a locked square leaves the key labels far below the matrix in a tall panel
         self.plot.setMenuEnabled(False)
         self.img = pg.ImageItem(axisOrder="row-major")
         self.img.setColorMap(CMAP)
@@ -71,7 +85,9 @@ class AttentionPanel(QWidget):
         self.plot.addItem(self.img)
         self.plot.addItem(self.mask)
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=CMAP, interactive=False, label="attention p")
-        self.bar.setImageItem(self.img, insert_in=self.plot)
+        # the colour bar gets its own column, so the heatmap and the summed bars below share one x extent
+        self.bar.setImageItem(self.img)
+        self.view.addItem(self.bar, row=0, col=1)
         self.row_box = QGraphicsRectItem()
         self.row_box.setPen(QPen(QColor("#ef4444"), 0))
         self.row_box.hide()
@@ -90,6 +106,7 @@ class AttentionPanel(QWidget):
         self.sel_boxes: list[QGraphicsRectItem] = []
         self.view.scene().sigMouseMoved.connect(self._hover)
         self.view.scene().sigMouseClicked.connect(self._click)
+        self.view.viewport().installEventFilter(self)     # the mouse leaving the plot clears the read-out
 
         stack(self, controls, self.view, self.readout, stretch=self.view)
         self.setFocusPolicy(Qt.StrongFocus)
@@ -100,6 +117,7 @@ class AttentionPanel(QWidget):
         self.layer_box.setRange(0, n_layer - 1)
         self.head_box.setRange(0, n_head - 1)
         self.select(min(self.layer, n_layer - 1), min(self.head, n_head - 1))
+        self.clear_readout()                   # the read-out described the previous model's cell
 
     def show_frame(self, frame) -> None:
         self.frame = frame
@@ -107,11 +125,21 @@ class AttentionPanel(QWidget):
         labels = [p.text for p in frame.tokens]
         self.xaxis.set_labels(labels)
         self.yaxis.set_labels(labels)
-        if self.query is not None and self.query >= T:
-            self.query = None
-        keep = self.lock.isChecked() or (self.frame_tokens == [p.id for p in frame.tokens])
-        self.frame_tokens = [p.id for p in frame.tokens]
-        self.selection = [q for q in self.selection if q < T] if keep else []
+        # both left axes equally wide: the summed bars then sit exactly under their key columns
+        width = max(self.yaxis.fit_width(), 40)
+        self.yaxis.setWidth(width)
+        self.sum_plot.getAxis("left").setWidth(width)
+        ids = [p.id for p in frame.tokens]
+        if ids != self.frame_tokens:
+            # the highlighted row and a locked selection follow their tokens, not their positions
+            moved = follow_positions(self.frame_tokens, ids)
+            query = moved.get(self.query) if self.query is not None else None
+            self.selection = sorted(moved[q] for q in self.selection if q in moved) if self.lock.isChecked() else []
+            self.frame_tokens = ids
+            self.clear_readout()
+            if query != self.query:
+                self.query = query
+                self.queryChanged.emit(query)
         self.mask.setImage(_mask_image(T) if T else np.zeros((1, 1, 4), np.uint8))
         self._show_head()
         self.plot.setRange(xRange=(0, max(T, 1)), yRange=(0, max(T, 1)), padding=0.01)
@@ -128,6 +156,8 @@ class AttentionPanel(QWidget):
         if m is None:        # empty prompt, or the frame for the newly selected layer is on its way
             if self.frame is not None and not self.frame.T:
                 self.img.clear()
+                self._show_row()
+                self._show_selection()
             return
         self.img.setImage(m, autoLevels=False, levels=(0, 1))
         self._show_row()
@@ -145,6 +175,8 @@ class AttentionPanel(QWidget):
         layer = max(0, min(layer, self.n_layer - 1))
         head = max(0, min(head, self.n_head - 1))
         changed = layer != self.layer
+        if changed or head != self.head:
+            self.clear_readout()
         self.layer, self.head = layer, head
         for box, v in ((self.layer_box, layer), (self.head_box, head)):
             box.blockSignals(True)
@@ -168,8 +200,12 @@ class AttentionPanel(QWidget):
         return m[self.selection].sum(axis=0)
 
     def toggle_query(self, pos: int) -> None:
-        """Add a query to the multi-selection, or remove it."""
-        self.selection = sorted(set(self.selection) ^ {pos})
+        """Add a query to the multi-selection, or remove it. The first ctrl/shift-click also takes in the
+        plainly clicked row, so the sum covers every boxed row."""
+        if not self.selection and self.query is not None:
+            self.selection = sorted({self.query, pos})
+        else:
+            self.selection = sorted(set(self.selection) ^ {pos})
         self._show_selection()
         self.selectionChanged.emit(list(self.selection))
 
@@ -184,7 +220,10 @@ class AttentionPanel(QWidget):
         self.sum_bars.setOpts(x0=np.arange(T), height=total, width=1)
         self.sum_axis.set_labels([p.text for p in self.frame.tokens])
         self.sum_plot.setYRange(0, max(float(total.max()), 1e-6) * 1.05, padding=0)
-        self.sum_plot.setTitle(f"attention of {len(self.selection)} selected tokens, summed")
+        n = len(self.selection)
+        # short: the title's width is a minimum width of the plot, and a long one pushes the colour bar
+        # off a narrow panel (the axis label says what is summed: Σ p)
+        self.sum_plot.setTitle(f"{n} selected token{'' if n == 1 else 's'}, summed", size="9pt")
         self.sum_plot.show()
         while len(self.sel_boxes) < len(self.selection):
             b = QGraphicsRectItem()
@@ -209,7 +248,7 @@ class AttentionPanel(QWidget):
 
     # --- mouse ---
     def cell_at(self, scene_pos) -> tuple[int, int] | None:
-        if self.frame is None or not self.frame.T:
+        if self.frame is None or not self.frame.T or not self.plot.vb.sceneBoundingRect().contains(scene_pos):
             return None
         p = self.plot.vb.mapSceneToView(scene_pos)
         q, k = int(np.floor(p.y())), int(np.floor(p.x()))
@@ -223,9 +262,19 @@ class AttentionPanel(QWidget):
         p = "masked (future)" if k > q else (f"{m[q, k]:.4f}" if m is not None else "…")
         return f"L{self.layer} H{self.head}   #{q} {f.tokens[q].text} → #{k} {f.tokens[k].text}: {p}"
 
+    def clear_readout(self) -> None:
+        self.readout.setText(HELP)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Leave:
+            self.clear_readout()
+        return False
+
     def _hover(self, pos) -> None:
         cell = self.cell_at(pos)
-        if cell is not None:
+        if cell is None:
+            self.clear_readout()        # off the matrix: a stale read-out would describe another cell
+        else:
             self.readout.setText(self.describe_cell(*cell))
 
     def _click(self, ev) -> None:

@@ -12,6 +12,9 @@ from .attention import CMAP, MASK_RGBA
 from .head_stats import badges
 
 LUT = CMAP.getLookupTable(0.0, 1.0, 256, alpha=True)      # (256, 4) uint8
+MIN_THUMB_PX = 24          # the panel's minimum size keeps a thumbnail at least this many pixels wide
+AXES_PX = 60               # room the axes and their labels take beside the mosaic
+MAX_MIN_PX = 420           # a deep, wide model gets smaller thumbnails rather than a panel that crowds out the rest
 
 
 class HeadsPanel(QWidget):
@@ -30,11 +33,17 @@ class HeadsPanel(QWidget):
         self.plot.hideButtons()
         self.plot.setLabel("left", "layer")
         self.plot.setLabel("bottom", "head")
+        for side in ("left", "bottom"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)   # layer and head numbers are integers
         self.img = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.img)
         self.sel = QGraphicsRectItem()
         self.sel.setPen(QPen(QColor("#ef4444"), 0))
+        self.sel.hide()
         self.plot.addItem(self.sel)
+        # what the empty grid says (before the first frame, or for an empty prompt), centred in the view
+        self.empty = pg.TextItem("waiting for the model…", color="#6b7280", anchor=(0.5, 0.5))
+        self.plot.addItem(self.empty)
         self.view.scene().sigMouseClicked.connect(self._click)
         legend = note("Each thumbnail is scaled to its own maximum; grey is the causal mask. Click to select.")
         stack(self, self.view, legend, stretch=self.view)
@@ -42,13 +51,29 @@ class HeadsPanel(QWidget):
         self.labels: list[pg.TextItem] = []
         self.tile, self.t = 1, 1
         self.selected = (0, 0)
+        self.view.setMinimumSize(200, 160)     # until a frame says how many heads there are
+        self._show_empty("waiting for the model…")
+
+    def _show_empty(self, message: str) -> None:
+        """No thumbnails: no image, badges, selection box or tick numbers, just the message."""
+        self.img.clear()
+        self.shape = (0, 0)
+        for t in self.labels:
+            t.hide()
+        self.sel.hide()
+        for side in ("left", "bottom"):
+            self.plot.getAxis(side).setTicks([[]])
+        self.plot.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self.empty.setText(message)
+        self.empty.setPos(0.5, 0.5)
+        self.empty.show()
 
     def show_frame(self, frame) -> None:
         th = frame.thumbnails                 # (L, H, t, t)
         if not th.size:
-            self.img.clear()
-            self.shape = (0, 0)
+            self._show_empty("type a prompt to see every head's pattern")
             return
+        self.empty.hide()
         L, H, t, _ = th.shape
         gap = max(1, t // 6)
         size = t + gap
@@ -66,6 +91,9 @@ class HeadsPanel(QWidget):
         self.plot.getAxis("left").setTicks([[(i * size + t / 2, str(i)) for i in range(L)]])
         self.plot.getAxis("bottom").setTicks([[(j * size + t / 2, str(j)) for j in range(H)]])
         self.plot.vb.setRange(xRange=(0, mosaic.shape[1]), yRange=(0, mosaic.shape[0]), padding=0.02)
+        per_tile = MIN_THUMB_PX * size / t                                 # a thumbnail and its gap
+        self.view.setMinimumSize(min(int(H * per_tile) + AXES_PX, MAX_MIN_PX),
+                                 min(int(L * per_tile) + AXES_PX, MAX_MIN_PX))
         self.set_selected(*self.selected)
 
     def _show_badges(self, stats, L: int, H: int, size: int) -> None:
@@ -84,15 +112,12 @@ class HeadsPanel(QWidget):
             else:
                 t.hide()
 
-    def badge_text(self) -> dict[tuple[int, int], str]:
-        L, H = self.shape
-        return {divmod(n, H): self.labels[n].toPlainText() for n in range(L * H) if self.labels[n].toPlainText()}
-
     def set_selected(self, layer: int, head: int) -> None:
         self.selected = (layer, head)
         if self.shape[0]:
             s, t = self.tile, self.t
             self.sel.setRect(QRectF(head * s - 0.5, layer * s - 0.5, t + 1, t + 1))
+            self.sel.show()
 
     def tile_at(self, scene_pos) -> tuple[int, int] | None:
         if not self.shape[0]:

@@ -1,11 +1,37 @@
-"""Token splits: the BPE pieces as chips, counts, context usage and a truncation notice."""
+"""Token splits: the BPE pieces as chips, counts, context usage and a truncation notice. The strip
+follows the editor's cursor: the chip holding the character at the cursor is scrolled into view."""
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+import numpy as np
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QWidget
 
 from ..widgets.common import stack
 from ..widgets.token_chips import TokenChips
+
+
+def utf8_offsets(text: str) -> np.ndarray:
+    """(len(text) + 1,) byte offset in text's UTF-8 where each character starts (and the end)."""
+    cp = np.fromiter(map(ord, text), np.int64, len(text))                  # (N,) code points
+    n = 1 + (cp >= 0x80) + (cp >= 0x800) + (cp >= 0x10000)                # (N,) UTF-8 length of each
+    return np.concatenate([[0], np.cumsum(n)])
+
+
+def piece_starts(text_bytes: bytes, pieces) -> np.ndarray:
+    """(P,) byte offset in `text_bytes` where each piece begins."""
+    lens = np.array([len(p.bytes) for p in pieces], np.int64)              # (P,)
+    joined = b"".join(p.bytes for p in pieces)
+    if text_bytes.endswith(joined):
+        # byte-level BPE spells the text exactly; a truncated prompt shows only the end of it
+        return len(text_bytes) - len(joined) + np.concatenate([[0], np.cumsum(lens)[:-1]])
+    # a tokenizer that skips or rewrites characters: find each piece where it next occurs
+    starts, off = [], 0
+    for p in pieces:
+        j = text_bytes.find(p.bytes, off) if p.bytes else -1
+        j = off if j < 0 else j
+        starts.append(j)
+        off = j + len(p.bytes)
+    return np.array(starts, np.int64)
 
 
 class TokensPanel(QWidget):
@@ -21,12 +47,16 @@ class TokensPanel(QWidget):
         self.notice.hide()
         self.chips = TokenChips()
         self.chips.tokenClicked.connect(self.tokenClicked)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.chips)
-        stack(self, self.summary, self.notice, scroll, stretch=scroll)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self.chips)
+        stack(self, self.summary, self.notice, self.scroll, stretch=self.scroll)
+        self._offsets = np.zeros(1, np.int64)     # (N + 1,) byte offset of each character of the frame's text
+        self._starts = np.zeros(0, np.int64)      # (P,) byte offset of each text piece
+        self._first = 0                           # index of the first piece made from text (1 after a BOS)
+        self._cursor: int | None = None           # the editor cursor's character index, revealed again on new tokens
 
-    def show_frame(self, frame, n_chars: int, special_ids: set[int]) -> None:
+    def show_frame(self, frame, n_chars: int, special_ids: set[int], shared_ids=()) -> None:
         T = frame.T
         self.summary.setText(f"<b>{T}</b> tokens · <b>{n_chars}</b> characters · context "
                              f"<b>{T} / {frame.block_size}</b>"
@@ -38,4 +68,45 @@ class TokensPanel(QWidget):
         notes += frame.warnings
         self.notice.setText("\n".join(notes))
         self.notice.setVisible(bool(notes))
-        self.chips.set_pieces(frame.tokens, special_ids)
+        changed = [p.id for p in frame.tokens] != [p.id for p in self.chips.pieces]
+        self.chips.set_pieces(frame.tokens, special_ids, shared_ids)
+        # a prepended BOS is no character of the text (a truncated window has cut it off)
+        self._first = 1 if frame.request.prepend_bos and not frame.truncated and T else 0
+        text = frame.request.text
+        self._offsets = utf8_offsets(text)
+        self._starts = piece_starts(text.encode("utf-8", "surrogatepass"), frame.tokens[self._first:])
+        if changed and self._cursor is not None:
+            # after the scroll area has taken the chips' new height
+            QTimer.singleShot(0, lambda: self._cursor is not None and self.reveal_char(self._cursor))
+
+    def token_at_char(self, i: int) -> int | None:
+        """Position of the token holding the first byte of character i of the shown text (the last token
+        for the end of the text); None when that character is outside the context window."""
+        starts = self._starts
+        if not len(starts):
+            return None
+        if i >= len(self._offsets) - 1:
+            return self._first + len(starts) - 1
+        b0, b1 = self._offsets[max(i, 0)], self._offsets[max(i, 0) + 1]
+        j = int(np.searchsorted(starts, b0, side="right")) - 1
+        if j < 0:
+            return self._first if b1 > starts[0] else None    # the window may start inside this character
+        return self._first + j
+
+    def reveal_char(self, i: int) -> None:
+        """Scroll the strip so the chip holding character i is in view."""
+        self._cursor = i
+        j = self.token_at_char(i)
+        rect = self.chips.chip_rect(j) if j is not None else None
+        if rect is not None:
+            c = rect.center()
+            self.scroll.ensureVisible(c.x(), c.y(), rect.width() // 2 + 4, rect.height() // 2 + 4)
+
+    def follow(self, editor) -> None:
+        """Reveal the chip under `editor`'s text cursor whenever the cursor moves."""
+        def moved():
+            text, pos = editor.toPlainText(), editor.textCursor().position()
+            # Qt counts UTF-16 code units; Python strings count code points
+            self.reveal_char(len(text.encode("utf-16-le", "surrogatepass")[: 2 * pos]
+                                 .decode("utf-16-le", "surrogatepass")))
+        editor.cursorPositionChanged.connect(moved)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetricsF
 
 
 class TokenAxis(pg.AxisItem):
@@ -17,11 +18,27 @@ class TokenAxis(pg.AxisItem):
         self.labels: list[str] = []
         self.max_chars = max_chars
         self.offset = 0.5 if cells else 0.0    # where position i's label sits: i + offset
+        self._label_px = 14.0                  # pixels the widest label needs along the axis, with a gap
 
     def set_labels(self, labels: list[str]) -> None:
         self.labels = [lab if len(lab) <= self.max_chars else lab[: self.max_chars - 1] + "…" for lab in labels]
+        fm = QFontMetricsF(self.style["tickFont"] or self.font())
+        if self.orientation in ("top", "bottom"):
+            # the widest label decides the spacing, so no two drawn labels overlap
+            self._label_px = max((fm.horizontalAdvance(lab) for lab in self.labels), default=0.0) + 8
+        else:
+            self._label_px = fm.height() + 2
         self.picture = None
         self.update()
+
+    def fit_width(self) -> int:
+        """Pixels a vertical axis needs for its widest label, its ticks and its title, as pyqtgraph counts."""
+        fm = QFontMetricsF(self.style["tickFont"] or self.font())
+        w = max((fm.horizontalAdvance(lab) for lab in self.labels), default=0.0)
+        w += self.style["tickTextOffset"][0] + max(0, self.style["tickLength"])
+        if self.label.isVisible():
+            w += self.label.boundingRect().height() * 0.8
+        return math.ceil(w) + 2
 
     def positions(self, minVal: float, maxVal: float, size: float) -> list[int]:
         """Token positions labelled for a view spanning [minVal, maxVal] over `size` pixels."""
@@ -32,10 +49,10 @@ class TokenAxis(pg.AxisItem):
         hi = min(len(self.labels) - 1, math.floor(maxVal - self.offset))
         if hi < lo:
             return []
-        horizontal = self.orientation in ("top", "bottom")
-        per_label = (7 * min(self.max_chars, 6) + 6) if horizontal else 14   # pixels a label needs
-        fit = max(1, int(size / per_label))
-        step = max(1, math.ceil((hi - lo + 1) / fit))
+        # pixels per position over the whole view (an aspect-locked or padded view spans more than the
+        # labelled positions, so dividing `size` by the label count would overlap the labels)
+        per_pos = size / max(maxVal - minVal, 1e-9)
+        step = max(1, math.ceil(self._label_px / per_pos))
         return [i for i in range(lo - lo % step, hi + 1, step) if i >= lo]
 
     def tickValues(self, minVal, maxVal, size):

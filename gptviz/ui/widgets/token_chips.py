@@ -1,4 +1,5 @@
-"""Token chips: one rounded box per token (display form above, id below), wrapped like text."""
+"""Token chips: one rounded box per token (display form above, id below), wrapped like text. Tokens whose
+embedding row is one shared, never-trained row get a dashed outline and a muted id."""
 from __future__ import annotations
 
 from PySide6.QtCore import QRect, QSize, Qt, Signal
@@ -10,6 +11,7 @@ from ...core.tokenizer import Piece
 COLORS = [QColor("#dbeafe"), QColor("#fde68a")]       # alternating chip colours
 SPECIAL = QColor("#fecaca")                            # <|endoftext|> and friends
 SELECTED = QColor("#2563eb")
+MUTED_ID = QColor("#b8bec9")                           # the id of a token on the shared, untrained row
 
 
 class TokenChips(QWidget):
@@ -22,6 +24,7 @@ class TokenChips(QWidget):
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         self.pieces: list[Piece] = []
         self.special_ids: set[int] = set()
+        self.shared_ids: frozenset[int] = frozenset()    # ids on the one embedding row the model never trained
         self.selected: int | None = None
         self.marked: set[int] = set()      # multi-selection, drawn with a thicker outline
         self._rects: list[QRect] = []
@@ -32,9 +35,10 @@ class TokenChips(QWidget):
         self._height = 40
         self._widths: dict[int, int] = {}    # chip width per token id: measuring text is the costly part of layout
 
-    def set_pieces(self, pieces: list[Piece], special_ids: set[int] = frozenset()) -> None:
+    def set_pieces(self, pieces: list[Piece], special_ids: set[int] = frozenset(), shared_ids=()) -> None:
         self.pieces = pieces
         self.special_ids = set(special_ids)
+        self.shared_ids = frozenset(int(i) for i in shared_ids)
         if self.selected is not None and self.selected >= len(pieces):
             self.selected = None
         self._layout()
@@ -43,6 +47,12 @@ class TokenChips(QWidget):
     def set_selected(self, pos: int | None) -> None:
         self.selected = pos
         self.update()
+
+    def is_shared(self, i: int) -> bool:
+        return self.pieces[i].id in self.shared_ids
+
+    def chip_rect(self, i: int) -> QRect | None:
+        return self._rects[i] if 0 <= i < len(self._rects) else None
 
     def set_marked(self, positions) -> None:
         self.marked = set(positions)
@@ -83,14 +93,16 @@ class TokenChips(QWidget):
             if not r.intersects(visible):
                 continue
             fill = SPECIAL if p.id in self.special_ids else COLORS[i % 2]
+            shared = p.id in self.shared_ids
             qp.setPen(QPen(SELECTED, 3) if i in self.marked else
-                      QPen(SELECTED, 2) if i == self.selected else QPen(fill.darker(130), 1))
+                      QPen(SELECTED, 2) if i == self.selected else
+                      QPen(fill.darker(220), 1, Qt.DashLine) if shared else QPen(fill.darker(130), 1))
             qp.setBrush(fill)
             qp.drawRoundedRect(r.adjusted(0, 0, -1, -1), 4, 4)
             qp.setPen(QColor("#111827"))
             qp.setFont(self.font_text)
             qp.drawText(QRect(r.x(), r.y() + 2, r.width(), ft.height()), Qt.AlignHCenter, p.text)
-            qp.setPen(QColor("#6b7280"))
+            qp.setPen(MUTED_ID if shared else QColor("#6b7280"))
             qp.setFont(self.font_id)
             qp.drawText(QRect(r.x(), r.y() + ft.height() + 3, r.width(), fi.height()), Qt.AlignHCenter, str(p.id))
         qp.end()
@@ -106,9 +118,15 @@ class TokenChips(QWidget):
         if i is None:
             QToolTip.hideText()
             return
+        QToolTip.showText(e.globalPosition().toPoint(), self.tooltip(i), self)
+
+    def tooltip(self, i: int) -> str:
         p = self.pieces[i]
-        QToolTip.showText(e.globalPosition().toPoint(),
-                          f"position {i}\nid {p.id}\nbytes {p.bytes.hex(' ')}\n{p.bytes!r}", self)
+        text = f"position {i}\nid {p.id}\nbytes {p.bytes.hex(' ')}\n{p.bytes!r}"
+        if p.id in self.shared_ids:
+            text += (f"\nshares one embedding row with {len(self.shared_ids) - 1:,} other ids the model never "
+                     "trained: its ‖token embedding‖ is identical")
+        return text
 
     def mousePressEvent(self, e) -> None:
         i = self.index_at(e.position().toPoint())
