@@ -35,6 +35,7 @@ DEFAULT_PROMPT = "Once upon a time, there was a little girl named Lily. She love
 
 class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
     frameShown = Signal(object)        # the Frame now on screen (for tests and --screenshot)
+    exported = Signal(str, str)        # path, "" or why the export failed
 
     def __init__(self, device: str = "cpu", settings: QSettings | None = None):
         super().__init__()
@@ -60,6 +61,7 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
         self._build_panels()
         self._build_menus()
         self._build_status()
+        self._init_export()
         self.resize(1600, 1000)
         self._init_layout(restored=self._restore())
 
@@ -134,7 +136,6 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
         self.next_token.generateRequested.connect(self.start_generation)
         self.next_token.stopRequested.connect(self.stop_generation)
         self.tokens.tokenClicked.connect(self.attention.set_query)
-        self.tokens.follow(self.editor)                  # the token strip scrolls to the cursor's chip
         self.heads.headClicked.connect(self.attention.select)
         self.head_stats.headClicked.connect(self.attention.select)
         self.attention.headSelected.connect(self.heads.set_selected)
@@ -236,8 +237,7 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
         self.frame = frame
         self.error_banner.hide()
         special = {self.info.eot_id} if self.info is not None and self.info.eot_id is not None else set()
-        self.tokens.show_frame(frame, len(frame.request.text), special,
-                               (self.info.geometry if self.info else {}).get("shared_ids", ()))
+        self.tokens.show_frame(frame, len(frame.request.text), special)
         self.attention.show_frame(frame)
         self.tokens.chips.set_marked(self.attention.selection)
         for dock, show in self._dock_views():

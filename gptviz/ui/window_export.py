@@ -9,7 +9,14 @@ from . import export
 
 
 class ExportActions:
-    """Mixed into MainWindow; uses its panels, docks and current frame."""
+    """Mixed into MainWindow; uses its panels, docks and current frame. MainWindow defines the
+    `exported(path, error)` signal and calls _init_export()."""
+
+    def _init_export(self) -> None:
+        self._npz_jobs: dict[int, tuple] = {}      # request id -> (path, frame, selected head)
+        self._export_dialogs = False                # failures become message boxes once the user exported by hand
+        self.client.allAttention.connect(self._on_all_attention)
+        self.exported.connect(self._on_exported)
 
     def panels(self) -> dict:
         return {"Token splits": self.tokens, "Embedding and position norms": self.norms,
@@ -18,18 +25,50 @@ class ExportActions:
                 "Residual stream": self.residual, "Architecture": self.architecture, "Compare prompts": self.compare}
 
     def export(self, panel, kind: str, path) -> None:
+        """Write `panel` as `kind` to `path`. NPZ waits for the worker (every layer's attention): `exported`
+        is emitted when the file is written or has failed; the other kinds are written at once and emit it too."""
         if self.frame is None:
             raise ValueError("nothing to export yet")
         for dock, show in self._dock_views():
             if dock.panel is panel:
                 show(self.frame)            # a hidden tab may not have drawn the current frame yet
+        if kind == "npz":
+            req = self.frame.request
+            self._npz_jobs[req.id] = (Path(path), self.frame, self.attention.head)
+            self.statusBar().showMessage(f"exporting every layer's attention to {Path(path).name}…")
+            self.busy.show()
+            self.client.all_attention(req)
+            return
         export.export_panel(kind, Path(path), panel, self.frame, self.attention.layer, self.attention.head)
+        self.exported.emit(str(path), "")
+
+    def _on_all_attention(self, req_id: int, attention, error: str) -> None:
+        job = self._npz_jobs.pop(req_id, None)
+        if job is None:
+            return
+        path, frame, head = job
+        self.busy.setVisible(not self.client.idle)
+        if not error:
+            try:
+                export.save_npz(path, frame, attention, head)
+            except (OSError, ValueError) as e:
+                error = str(e)
+        if error:
+            self.statusBar().showMessage(f"export failed: {error}", 10000)
+        else:
+            self.statusBar().showMessage(f"exported {path}", 5000)
+        self.exported.emit(str(path), error)
+
+    def _on_exported(self, path: str, error: str) -> None:
+        if error and self._export_dialogs:
+            QMessageBox.warning(self, "Export failed", f"{path}: {error}")
 
     def export_dialog(self, panel, kind: str) -> None:
         filt = {"png": "PNG image (*.png)", "svg": "SVG image (*.svg)", "csv": "CSV (*.csv)", "npz": "NumPy (*.npz)"}
         path, _ = QFileDialog.getSaveFileName(self, "Export", f"gptviz-{panel.export_table}.{kind}", filt[kind])
         if path:
             try:
+                self._export_dialogs = True
                 self.export(panel, kind, path)
             except (OSError, ValueError, KeyError) as e:
                 QMessageBox.warning(self, "Export failed", str(e))

@@ -9,6 +9,7 @@ import atexit
 import traceback
 from dataclasses import dataclass, field
 
+import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ..core.config import GPTConfig
@@ -40,6 +41,7 @@ class _Worker(QObject):
     computeFailed = Signal(int, str)   # request id, message
     generated = Signal(int, str)       # job id, the continuation so far
     generationDone = Signal(int, str)  # job id, "" or an error message
+    allAttention = Signal(int, object, str)   # request id, (L, H, T, T) float32 or None, "" or an error message
 
     def __init__(self, device: str):
         super().__init__()
@@ -77,6 +79,20 @@ class _Worker(QObject):
         self.frameReady.emit(frame)
 
     @Slot(object)
+    def all_attention(self, req: Request):
+        """Every layer's attention for `req`'s text (for exports), one layer at a time from the cached trace."""
+        if self.builder is None:
+            self.allAttention.emit(req.id, None, "no model is loaded")
+            return
+        try:
+            tr = self.builder.model.trace(req.text, prepend_bos=req.prepend_bos)
+            att = np.stack([tr.attention(layer) for layer in range(tr.n_layer)])   # (L, H, T, T)
+        except (Exception, MemoryError) as e:
+            self.allAttention.emit(req.id, None, _message(e))
+            return
+        self.allAttention.emit(req.id, att, "")
+
+    @Slot(object)
     def generate(self, job):
         from ..core.generate import generate_ids
         if self.builder is None:
@@ -104,9 +120,11 @@ class WorkerClient(QObject):
     busyChanged = Signal(bool)
     generated = Signal(int, str)
     generationDone = Signal(int, str)
+    allAttention = Signal(int, object, str)
     _toCompute = Signal(object)
     _toLoad = Signal(object)
     _toGenerate = Signal(object)
+    _toAllAttention = Signal(object)
 
     def __init__(self, device: str = "cpu", parent=None):
         super().__init__(parent)
@@ -117,6 +135,8 @@ class WorkerClient(QObject):
         self._toCompute.connect(self._worker.compute)
         self._toLoad.connect(self._worker.load)
         self._toGenerate.connect(self._worker.generate)
+        self._toAllAttention.connect(self._worker.all_attention)
+        self._worker.allAttention.connect(self.allAttention)
         self._worker.generated.connect(self.generated)
         self._worker.generationDone.connect(self._on_generation_done)
         self._worker.frameReady.connect(self._on_frame)
@@ -191,6 +211,11 @@ class WorkerClient(QObject):
         self.generationDone.emit(job_id, error)
         if self.running is None:
             self._next()
+
+    # --- exports ---
+    def all_attention(self, req: Request) -> None:
+        """Ask for every layer's attention of `req`'s text; `allAttention` answers after the running job."""
+        self._toAllAttention.emit(req)
 
     @property
     def idle(self) -> bool:

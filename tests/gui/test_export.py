@@ -1,69 +1,181 @@
-"""Every panel exports to PNG (as shown), SVG and CSV, with the numbers the frame holds."""
+"""Every panel exports to PNG (as shown), SVG and CSV, and all numbers to NPZ, checked against transformers."""
 import csv
+import json
 
 import numpy as np
 import pytest
+import torch
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
+import gptviz
 from tests.gui.conftest import settle
 
+TEXT = "one two three two three"
+B_TEXT = "one two four"
+PANELS = ["Token splits", "Embedding and position norms", "Attention", "Next token", "All heads",
+          "Head statistics", "Logit lens", "Embedding geometry", "Residual stream", "Architecture",
+          "Compare prompts"]
 
-@pytest.mark.parametrize("name", ["Token splits", "Embedding and position norms", "Attention", "Next token",
-                                  "All heads", "Head statistics", "Embedding geometry", "Residual stream",
-                                  "Architecture", "Compare prompts"])
-def test_export_each_panel(qtbot, window, tmp_path, name):
-    if name == "Residual stream":
-        window.d_residual.raise_()
+
+def _softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def hf_ref(hf_model):
+    """transformers' own forward: attentions (L, H, T, T), hidden states and logits, per prompt."""
+    from gptviz.core.tokenizer import gpt2_tokenizer
+    tok = gpt2_tokenizer()
+
+    def run(text):
+        ids = tok.encode(text)
+        with torch.no_grad():
+            out = hf_model(torch.tensor([ids]), output_attentions=True, output_hidden_states=True)
+        return dict(ids=ids, att=np.stack([a[0].numpy() for a in out.attentions]),
+                    hidden=[h[0].numpy() for h in out.hidden_states], logits=out.logits[0].numpy())
+    return run
+
+
+def _read(path):
+    lines = open(path, encoding="utf-8").read().splitlines()
+    comments = [x for x in lines if x.startswith("#")]
+    rows = list(csv.reader(x for x in lines if not x.startswith("#")))
+    return comments, rows[0], rows[1:]
+
+
+def _show(qtbot, window, name):
+    dock = next(d for d in window.docks() if d.windowTitle() == name) if name != "Attention" else None
+    if dock is not None:
+        dock.show()
+        dock.raise_()
     if name == "Compare prompts":
-        window.d_compare.raise_()
-        window.compare.editor.setPlainText("one two four")
-    window.editor.setPlainText("one two three two three")
+        window.compare.editor.setPlainText(B_TEXT)
+    window.editor.setPlainText(TEXT)
     settle(qtbot, window)
-    if name == "Residual stream":
-        qtbot.waitUntil(lambda: window.frame.resid_norm is not None and window.client.idle, timeout=30000)
-    if name == "Compare prompts":
-        qtbot.waitUntil(lambda: window.frame.compare is not None and window.client.idle, timeout=30000)
+    need = {"Logit lens": "lens_ids", "Residual stream": "resid_norm", "Compare prompts": "compare"}.get(name)
+    if need:
+        qtbot.waitUntil(lambda: getattr(window.frame, need) is not None and window.client.idle, timeout=30000)
+
+
+@pytest.mark.parametrize("name", PANELS)
+def test_export_each_panel(qtbot, window, tmp_path, hf_model, hf_ref, name):
+    _show(qtbot, window, name)
     panel = window.panels()[name]
     window.export(panel, "png", tmp_path / "p.png")
     img = QImage(str(tmp_path / "p.png"))
-    assert (img.width(), img.height()) == (panel.width() * panel.devicePixelRatio(), panel.height() * panel.devicePixelRatio())
+    dpr = panel.devicePixelRatio()
+    assert (img.width(), img.height()) == (panel.width() * dpr, panel.height() * dpr)
     window.export(panel, "svg", tmp_path / "p.svg")
     assert "<svg" in (tmp_path / "p.svg").read_text(encoding="utf-8")[:2000]
     window.export(panel, "csv", tmp_path / "p.csv")
-    rows = list(csv.reader(open(tmp_path / "p.csv", encoding="utf-8")))
-    f = window.frame
+    comments, header, rows = _read(tmp_path / "p.csv")
+    ref = hf_ref(TEXT)
+    ids, T, L = ref["ids"], len(ref["ids"]), ref["att"].shape[0]
+    wte = hf_model.transformer.wte.weight.detach().numpy()
+    wpe = hf_model.transformer.wpe.weight.detach().numpy()
+    if name != "Embedding geometry":                  # the geometry is the weights', not the prompt's
+        assert comments[0] == "# prompt: " + json.dumps(TEXT, ensure_ascii=False)
+    col = {h: i for i, h in enumerate(header)}
+    num = lambda key: np.array([float(r[col[key]]) for r in rows])   # noqa: E731
+    if name in ("Token splits", "Embedding and position norms", "Residual stream"):
+        assert [int(r[col["token_id"]]) for r in rows] == ids              # per-position tables name their tokens
     if name == "Attention":
-        m = np.array([[float(x) for x in r[1:]] for r in rows[1:]])
-        np.testing.assert_allclose(m, f.attention[window.attention.head], atol=1e-6)
+        assert [int(r[col["query_token_id"]]) for r in rows] == ids
+    if name == "Logit lens":
+        assert [int(r[col["input_token_id"]]) for r in rows] == [ids[int(r[col["position"]])] for r in rows]
+    if name == "Token splits":
+        assert [r[col["token"]] for r in rows] == [window.tokens.chips.pieces[i].text for i in range(T)]
     elif name == "Embedding and position norms":
-        np.testing.assert_allclose([float(r[4]) for r in rows[1:]], f.input_norm, rtol=1e-6)
+        np.testing.assert_allclose(num("token_embedding_norm"), np.linalg.norm(wte[ids], axis=1), rtol=1e-5)
+        np.testing.assert_allclose(num("position_embedding_norm"), np.linalg.norm(wpe[:T], axis=1), rtol=1e-5)
+        np.testing.assert_allclose(num("input_norm"), np.linalg.norm(wte[ids] + wpe[:T], axis=1), rtol=1e-5)
+    elif name == "Attention":
+        layer, head = window.attention.layer, window.attention.head
+        assert f"layer {layer}, head {head}" in comments[1]
+        m = np.array([[float(x) for x in r[3:]] for r in rows])
+        np.testing.assert_allclose(m, ref["att"][layer, head], atol=1e-5)
     elif name == "Next token":
-        assert [int(r[1]) for r in rows[1:]] == list(f.top_ids)
-    elif name == "Token splits":
-        assert [int(r[1]) for r in rows[1:]] == list(f.token_ids)
+        p = _softmax(ref["logits"][-1] / window.next_token.temperature.value())
+        want = np.argsort(-p, kind="stable")[:window.next_token.k.value()]
+        assert [int(r[col["token_id"]]) for r in rows] == want.tolist()
+        np.testing.assert_allclose(num("probability"), p[want], rtol=1e-4)
+    elif name in ("All heads", "Head statistics"):
+        a = ref["att"]                                                   # (L, H, T, T)
+        q = np.arange(1, T)
+        assert len(rows) == L * a.shape[1]
+        np.testing.assert_allclose(num("prev"), a[:, :, q, q - 1].mean(-1).ravel(), atol=1e-5)
+        np.testing.assert_allclose(num("first"), a[:, :, q, 0].mean(-1).ravel(), atol=1e-5)
+        ent = -(a * np.log(np.where(a > 0, a, 1))).sum(-1).mean(-1)     # mean row entropy, nats
+        np.testing.assert_allclose(num("entropy"), ent.ravel(), atol=1e-4)
+    elif name == "Logit lens":
+        ln = hf_model.transformer.ln_f
+        g, b = ln.weight.detach().numpy(), ln.bias.detach().numpy()
+
+        def lens(h):                                                     # final LayerNorm, then unembedding
+            z = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + ln.eps)
+            return _softmax((z * g + b) @ wte.T)
+        # HF's hidden states: the embedding, then after each block; its last one already has ln_f applied
+        probs = [lens(h) for h in ref["hidden"][:L]] + [_softmax(ref["logits"])]
+        assert len(rows) == (L + 1) * T
+        for r in rows:
+            row = 0 if r[0] == "embedding" else int(r[0].split()[1]) + 1
+            pos = int(r[col["position"]])
+            assert int(r[col["top1_id"]]) == int(np.argmax(probs[row][pos]))
+            np.testing.assert_allclose(float(r[col["p1"]]), probs[row][pos].max(), rtol=1e-4)
     elif name == "Residual stream":
-        np.testing.assert_allclose([float(r[2]) for r in rows[1:]], f.resid_norm[0], rtol=1e-6)
-        window.d_norms.raise_()
-    elif name == "Compare prompts":
-        np.testing.assert_allclose([float(r[1]) for r in rows[1:]], f.compare.probs_a, rtol=1e-6)
-        window.d_heads.raise_()
-    elif name == "Architecture":
-        assert [r[0] for r in rows[1:]][0].startswith("token embedding")
+        for layer in range(L):                                           # HF's last hidden state is post-ln_f
+            np.testing.assert_allclose(num(f"resid_{layer}"), np.linalg.norm(ref["hidden"][layer], axis=1),
+                                       rtol=1e-5)
     elif name == "Embedding geometry":
-        np.testing.assert_allclose([float(r[1]) for r in rows[1:]], window.geometry.geometry["position_norm"])
-    else:
-        L, H = f.head_stats["prev"].shape
-        assert len(rows) == 1 + L * H
+        np.testing.assert_allclose(num("position_embedding_norm"), np.linalg.norm(wpe, axis=1), rtol=1e-5)
+    elif name == "Architecture":
+        params = {r[0]: int(r[1]) for r in rows}
+        emb = next(k for k in params if k.startswith("token embedding"))
+        pos = next(k for k in params if k.startswith("position embedding"))
+        assert (params[emb], params[pos]) == (wte.size, wpe.size)
+    elif name == "Compare prompts":
+        assert comments[1] == "# prompt B: " + json.dumps(B_TEXT)
+        pa = _softmax(ref["logits"][-1])
+        pb = _softmax(hf_ref(B_TEXT)["logits"][-1])
+        got = [int(r[col["token_id"]]) for r in rows]
+        np.testing.assert_allclose(num("p_A"), pa[got], rtol=1e-4)
+        np.testing.assert_allclose(num("p_B"), pb[got], rtol=1e-4)
+        assert set(np.argsort(-pa)[:window.next_token.k.value()]) <= set(got)
 
 
-def test_export_npz_and_copy_image(qtbot, window, tmp_path):
-    window.editor.setPlainText("numbers please")
+def test_export_npz_holds_every_layer(qtbot, window, tmp_path, hf_folder, hf_ref):
+    text = "numbers please, every layer"
+    window.editor.setPlainText(text)
     settle(qtbot, window)
-    window.export(window.attention, "npz", tmp_path / "all.npz")
-    z = np.load(tmp_path / "all.npz")
-    np.testing.assert_array_equal(z["token_ids"], window.frame.token_ids)
-    np.testing.assert_array_equal(z["attention"], window.frame.attention)
+    with qtbot.waitSignal(window.exported, timeout=30000) as sig:
+        window.export(window.attention, "npz", tmp_path / "all.npz")
+    assert sig.args == [str(tmp_path / "all.npz"), ""]
+    z = np.load(tmp_path / "all.npz")                  # no pickles: plain arrays and strings only
+    fresh = gptviz.load(str(hf_folder)).trace(text)
+    L = fresh.n_layer
+    assert z["attention"].shape == (L, 4, fresh.T, fresh.T)
+    for layer in range(L):
+        np.testing.assert_allclose(z["attention"][layer], fresh.attention(layer), atol=1e-6)
+    np.testing.assert_allclose(z["attention"], hf_ref(text)["att"], atol=1e-5)
+    np.testing.assert_array_equal(z["token_ids"], fresh.token_ids)
+    assert z["tokens"].tolist() == [t.text for t in fresh.tokens]
+    assert str(z["prompt"]) == text
+    assert int(z["selected_layer"]) == window.attention.layer
+
+
+def test_export_npz_failure_is_reported(qtbot, window, tmp_path):
+    window.editor.setPlainText("a file that cannot be written")
+    settle(qtbot, window)
+    with qtbot.waitSignal(window.exported, timeout=30000) as sig:
+        window.export(window.attention, "npz", tmp_path / "missing-folder" / "x.npz")
+    assert sig.args[0].endswith("x.npz") and "missing-folder" in sig.args[1]
+    window.editor.setPlainText("still works")
+    settle(qtbot, window)
+
+
+def test_copy_image(qtbot, window):
     window.attention.setFocus()
     window.copy_image()
     assert not QApplication.clipboard().pixmap().isNull()
