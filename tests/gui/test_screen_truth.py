@@ -279,6 +279,12 @@ def test_token_at_char(qtbot, window, reference, bos):
     got = [window.tokens.token_at_char(i) for i in range(len(text))]
     assert got == want
     assert window.tokens.token_at_char(len(text)) == tr.T - 1
+    # the editor's cursor counts UTF-16 units (an emoji is two): the strip is told the character index
+    i = text.index("wörld")
+    c = window.editor.textCursor()
+    c.setPosition(len(text[:i].encode("utf-16-le")) // 2)
+    window.editor.setTextCursor(c)
+    assert window.tokens._cursor == i
     window.bos_action.setChecked(False)
 
 
