@@ -136,6 +136,7 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
         self.next_token.generateRequested.connect(self.start_generation)
         self.next_token.stopRequested.connect(self.stop_generation)
         self.tokens.tokenClicked.connect(self.attention.set_query)
+        self.tokens.follow(self.editor)                  # the token strip scrolls to the cursor's chip
         self.heads.headClicked.connect(self.attention.select)
         self.head_stats.headClicked.connect(self.attention.select)
         self.attention.headSelected.connect(self.heads.set_selected)
@@ -237,7 +238,8 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
         self.frame = frame
         self.error_banner.hide()
         special = {self.info.eot_id} if self.info is not None and self.info.eot_id is not None else set()
-        self.tokens.show_frame(frame, len(frame.request.text), special)
+        self.tokens.show_frame(frame, len(frame.request.text), special,
+                               (self.info.geometry if self.info else {}).get("shared_ids", ()))
         self.attention.show_frame(frame)
         self.tokens.chips.set_marked(self.attention.selection)
         for dock, show in self._dock_views():
@@ -294,6 +296,7 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
         self.attention.set_model(info.config.n_layer, info.config.n_head)
         if info.geometry:
             self.geometry.set_geometry(info.geometry)
+        self.norms.set_shared_ids((info.geometry or {}).get("shared_ids"))
         self.bos_action.setEnabled(info.eot_id is not None)
         self._show_model_label()
         if info.fmt != "builtin" and info.source not in ("built-in",) and "resources" not in Path(info.source).parts:
