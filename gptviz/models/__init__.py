@@ -1,0 +1,16 @@
+"""Every supported model family, Qt-free: one readable file per family over shared parts.
+
+    from gptviz.models import load_folder
+    model = load_folder("path/to/hf-folder")        # config.json + model.safetensors (or .bin, sharded)
+    out = model(ids)                                # ids (B, T) -> Output(logits, points, cache)
+    out.points["blocks.0.attn.q"]                   # activation points, named as in DESIGN.md
+    model(ids2, past=out.cache)                     # continue from the cached prefix
+
+Families: gpt_neox (Pythia), llama (Llama, Mistral, Qwen2, Qwen3, SmolLM), gpt_neo, gemma, phi, gptj, opt.
+"""
+from .config import FAMILIES, MODEL_TYPES, ModelConfig, from_hf_config
+from .load import build, load_folder, load_state, read_tensors
+from .parts import Output, attention_pattern
+
+__all__ = ["FAMILIES", "MODEL_TYPES", "ModelConfig", "from_hf_config", "build", "load_folder", "load_state",
+           "read_tensors", "Output", "attention_pattern"]

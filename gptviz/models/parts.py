@@ -1,0 +1,312 @@
+"""Parts every family is built from: norms, activations, rotary positions, and one attention routine
+that records its activation points and computes patterns explicitly (the pattern is the point of an
+explorer, so no fused kernel that never materialises it).
+
+Shapes: B batch, T new positions, Tp cached positions, nh query heads, nkv key/value heads
+(nkv < nh is grouped-query attention: query head h reads KV head h // (nh // nkv)), hs head size.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+Cache = list  # per layer (k, v), each (B, nkv, Tp, hs), keys already rotated
+
+
+@dataclass
+class Output:
+    logits: torch.Tensor | None          # (B, T, V), (B, 1, V) for logits="last", None for "none"
+    points: dict[str, torch.Tensor]      # activation points of the new positions (names in DESIGN.md)
+    cache: Cache                         # every layer's keys/values, past and new: pass back as `past`
+    offset: int = 0                      # absolute position of the first new token
+
+
+@dataclass
+class Recorder:
+    """Stores named activation points; a hook for a name may replace the tensor (ablation, patching)."""
+    hooks: dict[str, Callable[[torch.Tensor], torch.Tensor]] = field(default_factory=dict)
+    keep: Callable[[str], bool] | None = None     # None: keep every point
+    points: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __call__(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        hook = self.hooks.get(name)
+        if hook is not None:
+            x = hook(x)
+        if self.keep is None or self.keep(name):
+            self.points[name] = x
+        return x
+
+
+class CausalLM(nn.Module):
+    """What every family model shares: TIED = (unembedding key, token embedding key)."""
+    TIED: tuple[str, str] = ("", "")
+
+    def tie(self) -> None:
+        """Make the unembedding the token embedding's own Parameter (tie_word_embeddings)."""
+        head, emb = (self.get_submodule(k.rsplit(".", 1)[0]) for k in self.TIED)
+        head.weight = emb.weight
+
+    def pattern(self, out: "Output", layer: int) -> torch.Tensor:
+        """(B, nh, T, Tp+T) attention of one layer, recomputed from the recorded queries and the
+        cached keys with the family's scale and this layer's window (one layer at a time)."""
+        cfg = self.cfg
+        scale = cfg.attn_scale if cfg.attn_scale is not None else cfg.head_dim ** -0.5
+        return attention_pattern(out.points[f"blocks.{layer}.attn.q"], out.cache[layer][0], scale,
+                                 out.offset, cfg.windows[layer])
+
+
+# ---- norms -------------------------------------------------------------------------------------
+
+class LayerNorm(nn.Module):
+    """nn.LayerNorm's math with optional bias and optional affine (OPT's elementwise_affine=False)."""
+
+    def __init__(self, ndim: int, eps: float, bias: bool = True, affine: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim)) if affine else None
+        self.bias = nn.Parameter(torch.zeros(ndim)) if affine and bias else None
+        self.eps, self.ndim = eps, ndim
+
+    def forward(self, x):
+        return F.layer_norm(x, (self.ndim,), self.weight, self.bias, self.eps)
+
+
+class RMSNorm(nn.Module):
+    """x / rms(x) * w, computed in fp32. plus_one=True is Gemma's form, x / rms(x) * (1 + w), whose
+    weight is stored as an offset from 1 and whose product is taken in fp32 before the cast back."""
+
+    def __init__(self, ndim: int, eps: float, plus_one: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(ndim) if plus_one else torch.ones(ndim))
+        self.eps, self.plus_one = eps, plus_one
+
+    def forward(self, x):
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        if self.plus_one:
+            return (h * (1.0 + self.weight.float())).to(x.dtype)
+        return self.weight * h.to(x.dtype)   # Llama casts back first, then scales in the weight's dtype
+
+
+# ---- activations and the gated MLP ------------------------------------------------------------
+
+def _gelu_new(x):  # GPT-2's tanh form written out, as transformers' NewGELUActivation does
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+ACTIVATION: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "gelu": F.gelu,
+    "gelu_new": _gelu_new,
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_fast": lambda x: 0.5 * x * (1.0 + torch.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x))),
+    "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x),
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+}
+
+
+class GatedMLP(nn.Module):
+    """down(act(gate(x)) * up(x)): SwiGLU with silu (Llama, Mistral, Qwen), GeGLU with tanh-GELU (Gemma)."""
+
+    def __init__(self, n_embd: int, width: int, activation: str, bias: bool = False):
+        super().__init__()
+        self.gate_proj = nn.Linear(n_embd, width, bias=bias)
+        self.up_proj = nn.Linear(n_embd, width, bias=bias)
+        self.down_proj = nn.Linear(width, n_embd, bias=bias)
+        self.act = ACTIVATION[activation]
+
+    def forward(self, x):                                   # (B, T, C) -> (B, T, C)
+        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+
+
+# ---- rotary positions ---------------------------------------------------------------------------
+
+class Rotary:
+    """Rotary position embedding on the first `dim` dims of each head (partial rotary: dim < hs).
+
+    style "half" (NeoX, Llama, Phi, Gemma) pairs dim i with i + dim/2; "interleaved" (GPT-J) pairs
+    2i with 2i+1. rope holds rope_type (default/linear/dynamic/llama3/yarn), rope_theta and the
+    scaling parameters, as config.from_hf_config leaves them.
+    """
+
+    def __init__(self, dim: int, rope: dict, style: str = "half"):
+        if rope.get("rope_type", "default") not in _INV_FREQ:
+            raise ValueError(f"rope_type {rope.get('rope_type')!r} is not supported; "
+                             f"supported: {', '.join(_INV_FREQ)}")
+        self.dim, self.rope, self.style = dim, rope, style
+        self._fixed = None if rope.get("rope_type") == "dynamic" else _INV_FREQ[rope.get("rope_type", "default")](
+            dim, rope, None)
+
+    def inv_freq(self, seq_len: int) -> tuple[torch.Tensor, float]:
+        """(dim/2,) inverse frequencies and the cos/sin scale (yarn's attention factor, else 1)."""
+        if self._fixed is not None:
+            return self._fixed
+        return _INV_FREQ["dynamic"](self.dim, self.rope, seq_len)
+
+    def cos_sin(self, offset: int, T: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin (T, 2 * ceil(dim/2)) for absolute positions offset .. offset+T-1, in fp32."""
+        inv, scale = self.inv_freq(offset + T)   # dynamic NTK follows the whole sequence's length
+        pos = torch.arange(offset, offset + T, device=device, dtype=torch.float32)
+        freqs = pos[:, None] * inv.to(device)[None, :]                        # (T, dim/2)
+        if self.style == "half":
+            emb = torch.cat((freqs, freqs), dim=-1)                           # (T, dim)
+        else:
+            emb = freqs.repeat_interleave(2, dim=-1)                          # (T, dim): f0 f0 f1 f1 …
+        return emb.cos() * scale, emb.sin() * scale
+
+    def apply(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        """x (B, h, T, hs) rotated on its first dims; the rest passes through."""
+        n = cos.shape[-1]   # 2 * ceil(dim / 2): an odd dim rotates one more, as transformers does
+        rot, rest = x[..., :n], x[..., n:]
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        if self.style == "half":
+            a, b = rot[..., : n // 2], rot[..., n // 2:]
+            turned = torch.cat((-b, a), dim=-1)
+        else:
+            a, b = rot[..., 0::2], rot[..., 1::2]
+            turned = torch.stack((-b, a), dim=-1).flatten(-2)                 # (…, dim): -x1 x0 -x3 x2 …
+        return torch.cat((rot * cos + turned * sin, rest), dim=-1)
+
+
+def _base_freqs(dim: int, base: float) -> torch.Tensor:
+    return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))   # (dim/2,)
+
+
+def _default(dim, rope, seq_len):
+    return _base_freqs(dim, rope["rope_theta"]), 1.0
+
+
+def _linear(dim, rope, seq_len):
+    return _base_freqs(dim, rope["rope_theta"]) / rope["factor"], 1.0
+
+
+def _dynamic(dim, rope, seq_len):
+    """NTK-aware: beyond max_position_embeddings the base grows with the sequence length."""
+    factor, max_pos = rope["factor"], rope["max_position_embeddings"]
+    seq_len = max(seq_len or 0, max_pos)
+    base = rope["rope_theta"] * ((factor * seq_len / max_pos) - (factor - 1)) ** (dim / (dim - 2))
+    return _base_freqs(dim, base), 1.0
+
+
+def _llama3(dim, rope, seq_len):
+    inv = _base_freqs(dim, rope["rope_theta"])
+    factor, lo, hi = rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"]
+    old = rope["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / inv
+    scaled = torch.where(wavelen > old / lo, inv / factor, inv)               # long waves: divided by factor
+    smooth = (old / wavelen - lo) / (hi - lo)
+    mid = ~(wavelen < old / hi) & ~(wavelen > old / lo)                       # in between: interpolated
+    return torch.where(mid, (1 - smooth) * scaled / factor + smooth * scaled, scaled), 1.0
+
+
+def _yarn(dim, rope, seq_len):
+    base, old = rope["rope_theta"], rope["original_max_position_embeddings"]
+    factor = rope.get("factor") or rope["max_position_embeddings"] / old
+
+    def mscale(s, m=1.0):
+        return 1.0 if s <= 1 else 0.1 * m * math.log(s) + 1.0
+
+    attn = rope.get("attention_factor")
+    if attn is None:
+        m, m_all = rope.get("mscale"), rope.get("mscale_all_dim")
+        attn = float(mscale(factor, m) / mscale(factor, m_all)) if m and m_all else mscale(factor)
+    fast, slow = rope.get("beta_fast") or 32, rope.get("beta_slow") or 1
+
+    def corr(rot):   # the dim whose wavelength makes `rot` turns over the pretraining length
+        return (dim * math.log(old / (rot * 2 * math.pi))) / (2 * math.log(base))
+
+    low, high = corr(fast), corr(slow)
+    if rope.get("truncate", True):
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, dim - 1)
+    if low == high:
+        high += 0.001
+    ramp = ((torch.arange(dim // 2, dtype=torch.float32) - low) / (high - low)).clamp(0, 1)   # (dim/2,)
+    pos = base ** (torch.arange(0, dim, 2).float() / dim)
+    extra = 1 - ramp                                      # 1: keep the frequency, 0: interpolate it
+    return (1.0 / (factor * pos)) * (1 - extra) + (1.0 / pos) * extra, attn
+
+
+_INV_FREQ = {"default": _default, "linear": _linear, "dynamic": _dynamic, "llama3": _llama3, "yarn": _yarn}
+
+
+# ---- attention ----------------------------------------------------------------------------------
+
+def allowed(Tq: int, Tk: int, offset: int = 0, window: int | None = None, device=None) -> torch.Tensor:
+    """(Tq, Tk) bool: query i (absolute position offset+i) may read key j. Causal, and with a window
+    only the last `window` positions including itself (GPT-Neo local layers, Mistral's sliding_window)."""
+    i = torch.arange(offset, offset + Tq, device=device)[:, None]
+    j = torch.arange(Tk, device=device)[None, :]
+    ok = j <= i
+    if window is not None:
+        ok = ok & (i - j < window)
+    return ok
+
+
+def repeat_kv(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    """(B, nkv, T, hs) -> (B, nh, T, hs): each KV head serves nh/nkv consecutive query heads."""
+    B, nkv, T, hs = x.shape
+    if nkv == n_head:
+        return x
+    return x[:, :, None].expand(B, nkv, n_head // nkv, T, hs).reshape(B, n_head, T, hs)
+
+
+def attention_pattern(q: torch.Tensor, k: torch.Tensor, scale: float, offset: int = 0,
+                      window: int | None = None) -> torch.Tensor:
+    """softmax(q k^T * scale) under the causal (and window) mask, in fp32.
+
+    q (B, nh, Tq, hs) at absolute positions offset.., k (B, nkv, Tk, hs) at 0.. (past and new keys).
+    Returns (B, nh, Tq, Tk). Used by the forward and, on demand, by views reading recorded q and k.
+    """
+    k = repeat_kv(k, q.shape[1]).float()                                      # (B, nh, Tk, hs)
+    s = (q.float() @ k.transpose(-1, -2)) * scale                             # (B, nh, Tq, Tk)
+    s = s.masked_fill(~allowed(q.shape[2], k.shape[2], offset, window, q.device), float("-inf"))
+    return s.softmax(dim=-1)
+
+
+def self_attention(q, k, v, rec: Recorder, name: str, *, scale: float, window: int | None = None,
+                   past: tuple | None = None, rotary: tuple | None = None):
+    """The shared attention step of every family.
+
+    q (B, nh, T, hs), k and v (B, nkv, T, hs) as projected (after any q/k norm); rotary = (Rotary,
+    cos, sin) rotates q and k; past = cached (k, v) of earlier positions. Records `{name}.q|k|v`
+    (rotated, new positions only) and `{name}.z` (B, nh, T, hs), and returns z and the full (k, v).
+    """
+    if rotary is not None:
+        rot, cos, sin = rotary
+        q, k = rot.apply(q, cos, sin), rot.apply(k, cos, sin)
+    q, k, v = rec(name + ".q", q), rec(name + ".k", k), rec(name + ".v", v)
+    offset = 0
+    if past is not None and past[0].shape[2] > 0:
+        offset = past[0].shape[2]
+        k = torch.cat([past[0], k], dim=2)                                    # (B, nkv, Tp+T, hs)
+        v = torch.cat([past[1], v], dim=2)
+    att = attention_pattern(q, k, scale, offset, window)                      # (B, nh, T, Tp+T)
+    z = att.to(v.dtype) @ repeat_kv(v, q.shape[1])                            # (B, nh, T, hs)
+    return rec(name + ".z", z), (k, v)
+
+
+def merge_heads(z: torch.Tensor) -> torch.Tensor:
+    B, nh, T, hs = z.shape
+    return z.transpose(1, 2).reshape(B, T, nh * hs)                           # (B, T, nh*hs)
+
+
+def past_length(past: Cache | None) -> int:
+    return past[0][0].shape[2] if past else 0
+
+
+def unembed(x: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor], which: str):
+    """Logits only where asked: "all" positions, the "last" one, or "none" (the unembedding is a
+    large part of a small model's cost)."""
+    if which == "none":
+        return None
+    if which == "last":
+        x = x[:, -1:]
+    elif which != "all":
+        raise ValueError(f"logits={which!r}; expected 'all', 'last' or 'none'")
+    return head(x)

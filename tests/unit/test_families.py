@@ -1,0 +1,99 @@
+"""gptviz.models against transformers: tiny random checkpoints saved by transformers' own classes,
+loaded by our loader, compared with transformers' eager forward (logits at every position, every
+layer's attention, the residual stream and the branch outputs), for the current and the old
+config.json key style; the prefix cache against a fresh pass; refusals of what is not implemented."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from gptviz.models import from_hf_config, load_folder
+from tests.families import VOCAB, build, hf_forward, old_style, save
+
+TOL = 1e-4
+T = 12          # longer than every window below (5), so the band is exercised
+
+# case -> (family kind in tests/families.py, config overrides, HF module paths of attention / MLP)
+NEOX = ("gpt_neox.layers.{l}.attention", "gpt_neox.layers.{l}.mlp")
+CASES = {
+    "gpt_neox": ("gpt_neox", {}, NEOX),
+    "gpt_neox_sequential": ("gpt_neox", dict(use_parallel_residual=False, attention_bias=False, rope_parameters={
+        "rope_type": "default", "rope_theta": 777.0, "partial_rotary_factor": 0.25}), NEOX),
+}
+
+
+def _hf_hooks(hf, paths, n_layer):
+    """Forward hooks on transformers' attention and MLP modules: their outputs per layer."""
+    got = {}
+    handles = []
+    for kind, pattern in zip(("attn_out", "mlp_out"), paths):
+        for l in range(n_layer):
+            def hook(mod, inp, out, key=f"blocks.{l}.{kind}"):
+                got[key] = out[0] if isinstance(out, tuple) else out
+            handles.append(hf.get_submodule(pattern.format(l=l)).register_forward_hook(hook))
+    return got, handles
+
+
+def _ids(seed=1, n=T):
+    return torch.randint(0, VOCAB, (n,), generator=torch.Generator().manual_seed(seed))
+
+
+def _compare(case, folder_style, tmp_path):
+    kind, overrides, paths = CASES[case]
+    hf = build(kind, **overrides)
+    folder = save(hf, tmp_path / case)
+    if folder_style == "old":
+        old = old_style(folder)
+        assert "rope_parameters" not in old
+    ours = load_folder(folder)
+    ids = _ids()
+    L = ours.cfg.n_layer
+    got, handles = _hf_hooks(hf, paths, L)
+    try:
+        with torch.no_grad():
+            out_hf = hf(ids[None], output_attentions=True, output_hidden_states=True, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    with torch.no_grad():
+        out = ours(ids[None])
+    diffs = {"logits": (out.logits[0] - out_hf.logits[0]).abs().max().item()}
+    for l in range(L):
+        att = ours.pattern(out, l)[0]                                     # (H, T, T)
+        diffs[f"attn{l}"] = (att - out_hf.attentions[l][0]).abs().max().item()
+        # hidden_states[l] is block l's input for every family here
+        diffs[f"resid_pre{l}"] = (out.points[f"blocks.{l}.resid_pre"] - out_hf.hidden_states[l]).abs().max().item()
+        for k in ("attn_out", "mlp_out"):
+            want = got[f"blocks.{l}.{k}"].reshape(out.points[f"blocks.{l}.{k}"].shape)
+            diffs[f"{k}{l}"] = (out.points[f"blocks.{l}.{k}"] - want).abs().max().item()
+    return diffs, ours, out
+
+
+@pytest.mark.parametrize("style", ["current", "old"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_parity_with_transformers(case, style, tmp_path):
+    diffs, ours, out = _compare(case, style, tmp_path)
+    print(f"{case} ({style}): max |diff| {max(diffs.values()):.2e}")   # shown with -s
+    bad = {k: v for k, v in diffs.items() if not v <= TOL}
+    assert not bad, f"{case} ({style} config): {bad}"
+    # the activation points the views read, with the shapes DESIGN.md promises
+    cfg = ours.cfg
+    for l in range(cfg.n_layer):
+        assert out.points[f"blocks.{l}.attn.q"].shape == (1, cfg.n_head, T, cfg.head_dim)
+        assert out.points[f"blocks.{l}.attn.k"].shape == (1, cfg.n_kv_head, T, cfg.head_dim)
+        assert out.points[f"blocks.{l}.attn.z"].shape == (1, cfg.n_head, T, cfg.head_dim)
+    assert ("pos_embed" in out.points) == (cfg.positions == "learned")
+
+
+def test_old_style_config_reads_the_same_numbers(tmp_path):
+    """Pythia's own 4.x keys: rotary_pct / rotary_emb_base instead of rope_parameters."""
+    hf = build("gpt_neox")
+    folder = save(hf, tmp_path / "neox")
+    new = from_hf_config(json.loads((folder / "config.json").read_text()))
+    old = from_hf_config(old_style(folder))
+    assert (old.rotary_dim, old.rope["rope_theta"]) == (new.rotary_dim, new.rope["rope_theta"]) == (6, 10000.0)
+    d = json.loads((folder / "config.json").read_text())
+    d.pop("rotary_pct")
+    assert from_hf_config(d).rotary_dim == 3           # NeoX's default rotary_pct is 0.25 (12 * 0.25)
