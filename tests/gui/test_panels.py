@@ -109,7 +109,7 @@ def test_logit_lens_panel(qtbot, window, reference):
     tr = reference.trace("The cat sat on the mat")
     ids, probs = tr.logit_lens(f.lens_positions)
     np.testing.assert_array_equal(f.lens_ids, ids)
-    np.testing.assert_allclose(window.lens.img.image, probs[:, :, 0], atol=1e-6)
+    np.testing.assert_allclose(window.lens.img.image, probs[:, :, 0].T, atol=1e-6)   # positions down, layers across
     assert window.lens.describe_cell(0, 0).startswith("#0 The, embedding:")
     window.d_norms.raise_()
 

@@ -169,3 +169,48 @@ def test_generate_controls_fit_the_dock(qtbot, window, size):
         assert nt.rect().contains(r), (w, r, nt.rect())
         assert r.right() <= viewport.width(), (w, r, viewport.width())     # nothing cut off at the side
     window.resize(1600, 1000)
+
+
+def test_logit_lens_writes_every_guess_and_explains_embed(qtbot, window, reference):
+    lens = window.lens
+    window.d_lens.raise_()
+    text = "The cat sat on the mat"
+    window.editor.setPlainText(text)
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: lens.frame is not None and lens.frame.request.text == text)
+    qtbot.wait(50)
+    reference.clear_cache()
+    tr = reference.trace(text)
+    positions = np.arange(tr.T)
+    ids, probs = tr.logit_lens(positions)                       # (L+1, P, 5)
+    R, P = ids.shape[:2]
+    np.testing.assert_allclose(lens.img.image, probs[:, :, 0].T, atol=1e-6)
+    w, h = lens.cell_px()
+    assert w >= 26 and h >= 13 and lens.labelled               # at 1600x1000 every cell is wide enough
+    shown = [t for t in lens.texts[:R * P]]
+    assert all(t.isVisible() for t in shown)
+    fm = lens.metrics
+    for n, t in enumerate(shown):
+        r, c = divmod(n, P)
+        guess = reference.tokenizer.piece(int(ids[r, c, 0])).text
+        drawn = t.toPlainText()
+        assert drawn == guess or (drawn.endswith("…") and guess.startswith(drawn[:-1])), (r, c, drawn, guess)
+        assert fm.horizontalAdvance(drawn) <= w                # clipped to its cell
+        assert (t.pos().x(), t.pos().y()) == (r + 0.5, c + 0.5)
+    # the note explains the embedding row, with this prompt's count of self-predictions
+    own = int((ids[0, :, 0] == tr.token_ids).sum())
+    assert "read straight through the final norm and unembedding" in lens.rows_note.text()
+    assert f"here {own} of {P} cells" in lens.rows_note.text()
+    # hover a cell, then leave / change the prompt: the read-out clears
+    hover(qtbot, lens.view, lens.plot.vb.mapViewToScene(QPointF(2.5, 1.5)))     # block 1, position 1
+    assert lens.readout.text().startswith("#1 ␣cat, after block 1:")
+    assert f"{probs[2, 1, 0]:.3f}" in lens.readout.text()
+    leave(lens.view.viewport())
+    assert lens.readout.text().startswith("Hover")
+    hover(qtbot, lens.view, lens.plot.vb.mapViewToScene(QPointF(0.5, 0.5)))
+    assert lens.readout.text().startswith("#0 The, embedding:")
+    window.editor.setPlainText("A dog")
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: lens.frame.request.text == "A dog")
+    assert lens.readout.text().startswith("Hover")
+    window.d_norms.raise_()

@@ -1,13 +1,44 @@
-"""Logit lens: the top next-token guess read from the residual stream after each layer, per position."""
+"""Logit lens: the top next-token guess read from the residual stream after each layer, per position.
+
+Positions run down and layers across: the dock is tall and narrow, and a prompt has more positions
+than a small model has layers, so cells are wide enough to carry their guess."""
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetricsF
 from PySide6.QtWidgets import QWidget
 
-from ..widgets.common import note, plot_view, stack
+from ..widgets.common import plot_view, stack
+from ..widgets.fit_note import FitNote as note
+from ..widgets.hover import on_leave
 from ..widgets.token_axis import TokenAxis
 from .attention import CMAP
+
+MIN_CELL_W, MIN_CELL_H = 26, 13        # px a cell needs for its guess in the small font below
+FONT_PT = 7.5
+HINT = "Hover a cell for its top 5."
+
+
+class LayerAxis(TokenAxis):
+    """Every layer's label while columns have room for one (a few characters each), thinned only below that."""
+
+    def positions(self, minVal, maxVal, size):
+        lo, hi = min(minVal, maxVal), max(minVal, maxVal)
+        if self.labels and size / max(hi - lo, 1e-9) >= 22:
+            return [i for i in range(len(self.labels)) if lo <= i + self.offset <= hi]
+        return super().positions(minVal, maxVal, size)
+
+
+def embed_note(frame) -> str:
+    """What the rows are, and what the embedding row shows for this prompt."""
+    top = frame.lens_ids[0, :, 0]                                   # (P,) the embedding row's guesses
+    own = int((top == frame.token_ids[frame.lens_positions]).sum())
+    return ("Columns: “emb” is the input embedding (token + position) read straight through the final norm "
+            "and unembedding, before any block; with a tied unembedding (the token embedding matrix reused as "
+            f"the output layer) it mostly predicts the input token itself – here {own} of {len(top)} cells do. "
+            "Then the residual stream after each block; the last column is the model's prediction.")
 
 
 class LogitLensPanel(QWidget):
@@ -15,66 +46,101 @@ class LogitLensPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.xaxis, self.yaxis = TokenAxis("bottom", max_chars=8, cells=True), TokenAxis("left", max_chars=8, cells=True)
+        self.xaxis, self.yaxis = LayerAxis("bottom", max_chars=5, cells=True), TokenAxis("left", max_chars=8, cells=True)
         self.view = plot_view()
         self.plot = self.view.addPlot(axisItems={"bottom": self.xaxis, "left": self.yaxis})
         self.plot.invertY(True)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
-        self.plot.setLabel("bottom", "input token (the guess is for the token after it)")
+        self.plot.setLabel("bottom", "embedding, then after block 0, 1, …")
+        self.plot.setLabel("left", "input token (the guess is for the token after it)")
         self.img = pg.ImageItem(axisOrder="row-major")
         self.img.setColorMap(CMAP)
         self.plot.addItem(self.img)
-        self.bar = pg.ColorBarItem(values=(0, 1), colorMap=CMAP, interactive=False, label="top-1 p")
+        self.bar = pg.ColorBarItem(values=(0, 1), colorMap=CMAP, interactive=False, label="top-1 p", width=12)
         self.bar.setImageItem(self.img, insert_in=self.plot)
+        self.font = QFont()
+        self.font.setPointSizeF(FONT_PT)
+        self.metrics = QFontMetricsF(self.font)
         self.texts: list[pg.TextItem] = []
-        self.readout = note("Rows: the embedding, then the residual stream after each block, each read through "
-                              "the final LayerNorm and unembedding; the last row is the model's prediction. "
-                              "Hover a cell for its top 5.")
-        stack(self, self.view, self.readout, stretch=self.view)
+        self.labelled = False                 # whether the cells carry their guess (wide enough)
+        self.rows_note = note("Columns: the embedding, then the residual stream after each block, each read through "
+                              "the final norm and unembedding; the last column is the model's prediction.")
+        self.readout = note(HINT)
+        stack(self, self.view, self.rows_note, self.readout, stretch=self.view)
         self.frame = None
         self.view.scene().sigMouseMoved.connect(self._hover)
-        self.plot.vb.sigResized.connect(lambda *_: self.frame is not None and self.show_frame(self.frame))
+        self.plot.vb.sigResized.connect(lambda *_: self.frame is not None and self._label_cells())
+        on_leave(self.view, self.clear_readout)
 
     def show_frame(self, frame) -> None:
         if frame.lens_ids is None:
             return
-        self.frame = frame
+        old, self.frame = self.frame, frame
+        if old is None or old.lens_ids.shape != frame.lens_ids.shape or \
+                not np.array_equal(old.token_ids, frame.token_ids) or not np.array_equal(old.lens_ids, frame.lens_ids):
+            self.clear_readout()
         top1 = frame.lens_probs[:, :, 0]                          # (L+1, P)
         R, P = top1.shape
-        self.img.setImage(top1, autoLevels=False, levels=(0, 1))
-        self.xaxis.set_labels([frame.tokens[i].text for i in frame.lens_positions])
-        self.yaxis.set_labels(["embed"] + [f"block {i}" for i in range(R - 1)])
+        self.img.setImage(top1.T, autoLevels=False, levels=(0, 1))    # (P, L+1): a position per row
+        self.yaxis.set_labels([frame.tokens[i].text for i in frame.lens_positions])
+        self.xaxis.set_labels(["emb"] + [str(i) for i in range(R - 1)])
+        self.rows_note.setText(embed_note(frame))
+        self.plot.setRange(xRange=(0, R), yRange=(0, P), padding=0.01)
+        self._label_cells()
+
+    def cell_px(self) -> tuple[float, float]:
+        """On-screen width and height of one cell."""
+        (x0, x1), (y0, y1) = self.plot.vb.viewRange()
+        return self.plot.vb.width() / max(x1 - x0, 1e-9), self.plot.vb.height() / max(y1 - y0, 1e-9)
+
+    def cell_text(self, r: int, c: int, width_px: float) -> str:
+        """The guess, elided to the cell's width."""
+        return self.metrics.elidedText(str(self.frame.lens_text[r, c, 0]), Qt.ElideRight, max(width_px - 4, 0))
+
+    def _label_cells(self) -> None:
+        f = self.frame
+        top1 = f.lens_probs[:, :, 0]
+        R, P = top1.shape
         while len(self.texts) < R * P:
             t = pg.TextItem(anchor=(0.5, 0.5))
+            t.setFont(self.font)
             self.plot.addItem(t)
             self.texts.append(t)
-        # a label needs ~40 px; narrower cells are read by hovering
-        labels = self.plot.vb.width() / max(P, 1) >= 40
+        w, h = self.cell_px()
+        self.labelled = w >= MIN_CELL_W and h >= MIN_CELL_H     # narrower cells are read by hovering
         for n, t in enumerate(self.texts):
-            if n < R * P and labels:
+            if n < R * P and self.labelled:
                 r, c = divmod(n, P)
-                t.setText(str(frame.lens_text[r, c, 0])[:8])
+                t.setText(self.cell_text(r, c, w))
                 t.setColor("#111827" if top1[r, c] > 0.5 else "#f9fafb")
-                t.setPos(c + 0.5, r + 0.5)
+                t.setPos(r + 0.5, c + 0.5)                     # layer across, position down
                 t.show()
             else:
                 t.hide()
-        self.plot.setRange(xRange=(0, P), yRange=(0, R), padding=0.01)
 
     def describe_cell(self, r: int, c: int) -> str:
+        """Layer row r (0: the embedding) at the lens's c-th position."""
         f = self.frame
         pos = int(f.lens_positions[c])
         row = "embedding" if r == 0 else f"after block {r - 1}"
         top = ", ".join(f"{f.lens_text[r, c, k]} {f.lens_probs[r, c, k]:.3f}" for k in range(f.lens_ids.shape[2]))
         return f"#{pos} {f.tokens[pos].text}, {row}: {top}"
 
+    def clear_readout(self) -> None:
+        self.readout.setText(HINT)
+
     def _hover(self, pos) -> None:
-        if self.frame is None or not self.plot.sceneBoundingRect().contains(pos):
+        if self.frame is None:
+            return
+        if not self.plot.vb.sceneBoundingRect().contains(pos):
+            self.clear_readout()
             return
         p = self.plot.vb.mapSceneToView(pos)
-        r, c = int(np.floor(p.y())), int(np.floor(p.x()))
+        r, c = int(np.floor(p.x())), int(np.floor(p.y()))             # layer, position index
         R, P = self.frame.lens_probs.shape[:2]
         if 0 <= r < R and 0 <= c < P:
             self.readout.setText(self.describe_cell(r, c))
+        else:
+            self.clear_readout()
