@@ -17,10 +17,27 @@ T = 12          # longer than every window below (5), so the band is exercised
 
 # case -> (family kind in tests/families.py, config overrides, HF module paths of attention / MLP)
 NEOX = ("gpt_neox.layers.{l}.attention", "gpt_neox.layers.{l}.mlp")
+LLAMA = ("model.layers.{l}.self_attn", "model.layers.{l}.mlp")
 CASES = {
     "gpt_neox": ("gpt_neox", {}, NEOX),
     "gpt_neox_sequential": ("gpt_neox", dict(use_parallel_residual=False, attention_bias=False, rope_parameters={
         "rope_type": "default", "rope_theta": 777.0, "partial_rotary_factor": 0.25}), NEOX),
+    "llama_gqa": ("llama", {}, LLAMA),
+    "llama_bias_tied": ("llama", dict(attention_bias=True, mlp_bias=True, tie_word_embeddings=True), LLAMA),
+    "llama_linear": ("llama", dict(rope_parameters={"rope_type": "linear", "rope_theta": 500.0, "factor": 3.0}), LLAMA),
+    # max_position_embeddings 8 < T: the NTK base grows with the prompt
+    "llama_dynamic": ("llama", dict(max_position_embeddings=8, rope_parameters={
+        "rope_type": "dynamic", "rope_theta": 500.0, "factor": 2.0}), LLAMA),
+    "llama3_rope": ("llama", dict(rope_parameters={
+        "rope_type": "llama3", "rope_theta": 500.0, "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 32}), LLAMA),
+    "llama_yarn": ("llama", dict(rope_parameters={
+        "rope_type": "yarn", "rope_theta": 500.0, "factor": 4.0, "original_max_position_embeddings": 16}), LLAMA),
+    "mistral_window": ("mistral", {}, LLAMA),
+    "qwen2_bias": ("qwen2", {}, LLAMA),
+    "qwen2_sliding_layer1": ("qwen2", dict(use_sliding_window=True, sliding_window=4, max_window_layers=1), LLAMA),
+    "qwen3_qk_norm": ("qwen3", {}, LLAMA),
+    "gemma": ("gemma", {}, LLAMA),
 }
 
 
