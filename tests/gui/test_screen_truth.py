@@ -83,8 +83,9 @@ def test_labels_sit_on_cell_centres(qtbot, window, reference):
     qtbot.waitUntil(lambda: window.frame.lens_ids is not None and window.client.idle, timeout=30000)
     qtbot.wait(50)
     f = window.frame
-    assert_cell_labels(window.lens.xaxis, [names[i] for i in f.lens_positions])
-    assert_cell_labels(window.lens.yaxis, ["embed"] + [f"block {i}" for i in range(reference.config.n_layer)])
+    # positions down, the embedding and then each block across
+    assert_cell_labels(window.lens.yaxis, [names[i] for i in f.lens_positions])
+    assert_cell_labels(window.lens.xaxis, ["emb"] + [str(i) for i in range(reference.config.n_layer)])
 
     window.d_residual.raise_()
     qtbot.waitUntil(lambda: window.frame.resid_norm is not None and window.client.idle, timeout=30000)
