@@ -214,3 +214,37 @@ def test_logit_lens_writes_every_guess_and_explains_embed(qtbot, window, referen
     qtbot.waitUntil(lambda: lens.frame.request.text == "A dog")
     assert lens.readout.text().startswith("Hover")
     window.d_norms.raise_()
+
+
+def test_residual_colour_bars_and_shared_scale(qtbot, window, reference):
+    res = window.residual
+    window.d_residual.raise_()
+    text = "The cat sat on the mat"
+    window.editor.setPlainText(text)
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: res.frame is not None and res.frame.request.text == text)
+    reference.clear_cache()
+    maps = dict(zip(("resid_norm", "attn_norm", "mlp_norm"), reference.trace(text).block_contributions()))
+    assert not res.shared.isChecked()
+    for key, a in maps.items():                       # each map on its own maximum, and its bar says so
+        np.testing.assert_allclose(res.imgs[key].getLevels(), (0, a.max()), rtol=1e-5)
+        np.testing.assert_allclose(res.bars[key].levels(), (0, a.max()), rtol=1e-5)
+    res.shared.setChecked(True)
+    common = max(a.max() for a in maps.values())
+    for key in maps:
+        np.testing.assert_allclose(res.imgs[key].getLevels(), (0, common), rtol=1e-5)
+        np.testing.assert_allclose(res.bars[key].levels(), (0, common), rtol=1e-5)
+    window.editor.setPlainText("The cat sat")         # a new frame keeps the chosen mode
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: res.frame.request.text == "The cat sat")
+    reference.clear_cache()
+    small = reference.trace("The cat sat").block_contributions()
+    np.testing.assert_allclose(res.imgs["mlp_norm"].getLevels(), (0, max(a.max() for a in small)), rtol=1e-5)
+    res.shared.setChecked(False)
+    np.testing.assert_allclose(res.imgs["mlp_norm"].getLevels(), (0, small[2].max()), rtol=1e-5)
+    # hover, then leave: the read-out clears
+    hover(qtbot, res.view, res.plots["mlp_norm"].vb.mapViewToScene(QPointF(1.5, 0.5)))
+    assert res.readout.text() == f"‖MLP output‖, block 0, #1 ␣cat: {small[2][0, 1]:.3f}"
+    leave(res.view.viewport())
+    assert res.readout.text().startswith("Colour")
+    window.d_norms.raise_()

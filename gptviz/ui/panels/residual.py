@@ -2,14 +2,18 @@
 MLP added to it."""
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QCheckBox, QWidget
 
-from ..widgets.common import note, plot_view, stack
+from ..widgets.common import plot_view, stack
+from ..widgets.fit_note import FitNote as note
+from ..widgets.hover import on_leave
 from ..widgets.token_axis import TokenAxis
 
 CMAP = pg.colormap.get("inferno")
 ROWS = (("resid_norm", "‖residual stream‖"), ("attn_norm", "‖attention output‖"), ("mlp_norm", "‖MLP output‖"))
+HINT = "Colour: L2 norm, on the scale beside each map. Hover a cell for its value."
 
 
 class ResidualPanel(QWidget):
@@ -17,8 +21,12 @@ class ResidualPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.shared = QCheckBox("one scale for all three")
+        self.shared.setToolTip("Colour all three maps on one scale (their common maximum), so their sizes compare; "
+                               "off: each map uses its own maximum and shows its own detail")
+        self.shared.toggled.connect(lambda _: self.frame is not None and self._set_levels())
         self.view = plot_view()
-        self.plots, self.imgs, self.axes = {}, {}, {}
+        self.plots, self.imgs, self.axes, self.bars = {}, {}, {}, {}
         for row, (key, title) in enumerate(ROWS):
             xa, ya = TokenAxis("bottom", cells=True), TokenAxis("left", max_chars=8, cells=True)
             p = self.view.addPlot(row=row, col=0, title=title, axisItems={"bottom": xa, "left": ya})
@@ -29,38 +37,65 @@ class ResidualPanel(QWidget):
             img = pg.ImageItem(axisOrder="row-major")
             img.setColorMap(CMAP)
             p.addItem(img)
+            bar = pg.ColorBarItem(values=(0, 1), colorMap=CMAP, interactive=False, width=12)
+            bar.setImageItem(img, insert_in=p)
+            bar.getAxis("right").enableAutoSIPrefix(False)
             if row:
                 p.setXLink(self.plots["resid_norm"])
-            self.plots[key], self.imgs[key], self.axes[key] = p, img, (xa, ya)
-        self.readout = note("Colour: L2 norm (each map scaled to its own maximum). Hover for values.")
-        stack(self, self.view, self.readout, stretch=self.view)
+            self.plots[key], self.imgs[key], self.axes[key], self.bars[key] = p, img, (xa, ya), bar
+        self.readout = note(HINT)
+        stack(self, self.shared, self.view, self.readout, stretch=self.view)
         self.frame = None
         self.view.scene().sigMouseMoved.connect(self._hover)
+        on_leave(self.view, self.clear_readout)
+
+    def levels(self) -> dict[str, tuple[float, float]]:
+        """Colour range of each map: its own maximum, or the largest of the three when they share a scale."""
+        top = {key: max(float(getattr(self.frame, key).max()), 1e-9) for key, _ in ROWS}
+        common = max(top.values())
+        return {key: (0.0, common if self.shared.isChecked() else top[key]) for key, _ in ROWS}
+
+    def _set_levels(self) -> None:
+        for key, (lo, hi) in self.levels().items():
+            self.bars[key].setLevels(low=lo, high=hi)          # also sets the image's levels
 
     def show_frame(self, frame) -> None:
         if frame.resid_norm is None:
             return
+        if self.frame is None or not np.array_equal(self.frame.token_ids, frame.token_ids) or \
+                self.frame.resid_norm.shape != frame.resid_norm.shape:
+            self.clear_readout()
         self.frame = frame
         labels = [p.text for p in frame.tokens]
         for key, _ in ROWS:
             a = getattr(frame, key)                              # (rows, T)
-            self.imgs[key].setImage(a, autoLevels=False, levels=(0, max(float(a.max()), 1e-9)))
+            self.imgs[key].setImage(a, autoLevels=False)
             xa, ya = self.axes[key]
             xa.set_labels(labels)
             ya.set_labels((["embed"] if key == "resid_norm" else []) + [f"block {i}" for i in range(
                 a.shape[0] - (1 if key == "resid_norm" else 0))])
             self.plots[key].setRange(xRange=(0, frame.T), yRange=(0, a.shape[0]), padding=0.01)
+        self._set_levels()
+
+    def describe_cell(self, key: str, r: int, c: int) -> str:
+        title = dict(ROWS)[key]
+        a = getattr(self.frame, key)
+        row = "embedding" if key == "resid_norm" and r == 0 else f"block {r - 1 if key == 'resid_norm' else r}"
+        return f"{title}, {row}, #{c} {self.frame.tokens[c].text}: {a[r, c]:.3f}"
+
+    def clear_readout(self) -> None:
+        self.readout.setText(HINT)
 
     def _hover(self, pos) -> None:
         if self.frame is None:
             return
-        for key, title in ROWS:
-            p = self.plots[key]
-            if p.sceneBoundingRect().contains(pos):
-                v = p.vb.mapSceneToView(pos)
-                r, c = int(v.y()), int(v.x())
+        for key, _ in ROWS:
+            vb = self.plots[key].vb
+            if vb.sceneBoundingRect().contains(pos):
+                v = vb.mapSceneToView(pos)
+                r, c = int(np.floor(v.y())), int(np.floor(v.x()))
                 a = getattr(self.frame, key)
                 if 0 <= r < a.shape[0] and 0 <= c < a.shape[1]:
-                    row = "embedding" if key == "resid_norm" and r == 0 else \
-                        f"block {r - 1 if key == 'resid_norm' else r}"
-                    self.readout.setText(f"{title}, {row}, #{c} {self.frame.tokens[c].text}: {a[r, c]:.3f}")
+                    self.readout.setText(self.describe_cell(key, r, c))
+                    return
+        self.clear_readout()
