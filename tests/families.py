@@ -109,7 +109,8 @@ CONFIGS: dict[str, tuple[str, str, dict]] = {
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
     "gpt_neo": ("GPTNeoForCausalLM", "GPTNeoConfig", dict(
         _small, hidden_size=48, num_layers=2, num_heads=4, max_position_embeddings=64,
-        attention_types=[[["global", "local"], 1]], window_size=5, intermediate_size=96)),
+        attention_types=[[["global", "local"], 1]], window_size=5, intermediate_size=96, bos_token_id=0,
+        eos_token_id=0)),
     "gemma": ("GemmaForCausalLM", "GemmaConfig", dict(
         _small, hidden_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
         head_dim=16, intermediate_size=80, max_position_embeddings=64,
@@ -119,7 +120,8 @@ CONFIGS: dict[str, tuple[str, str, dict]] = {
         max_position_embeddings=64, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
                                                      "partial_rotary_factor": 0.5})),
     "gptj": ("GPTJForCausalLM", "GPTJConfig", dict(
-        _small, n_embd=48, n_layer=2, n_head=4, rotary_dim=8, n_positions=64, n_inner=96)),
+        _small, n_embd=48, n_layer=2, n_head=4, rotary_dim=8, n_positions=64, n_inner=96, bos_token_id=0,
+        eos_token_id=0)),
     "opt": ("OPTForCausalLM", "OPTConfig", dict(
         _small, hidden_size=48, num_hidden_layers=2, num_attention_heads=4, ffn_dim=96,
         max_position_embeddings=64, pad_token_id=1)),

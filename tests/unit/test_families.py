@@ -18,6 +18,8 @@ T = 12          # longer than every window below (5), so the band is exercised
 # case -> (family kind in tests/families.py, config overrides, HF module paths of attention / MLP)
 NEOX = ("gpt_neox.layers.{l}.attention", "gpt_neox.layers.{l}.mlp")
 LLAMA = ("model.layers.{l}.self_attn", "model.layers.{l}.mlp")
+NEO = ("transformer.h.{l}.attn", "transformer.h.{l}.mlp")
+OPT = ("model.decoder.layers.{l}.self_attn", "model.decoder.layers.{l}.fc2")
 CASES = {
     "gpt_neox": ("gpt_neox", {}, NEOX),
     "gpt_neox_sequential": ("gpt_neox", dict(use_parallel_residual=False, attention_bias=False, rope_parameters={
@@ -38,6 +40,14 @@ CASES = {
     "qwen2_sliding_layer1": ("qwen2", dict(use_sliding_window=True, sliding_window=4, max_window_layers=1), LLAMA),
     "qwen3_qk_norm": ("qwen3", {}, LLAMA),
     "gemma": ("gemma", {}, LLAMA),
+    "gpt_neo": ("gpt_neo", {}, NEO),
+    "gpt_neo_local_first": ("gpt_neo", dict(attention_types=[[["local", "global"], 1]], window_size=3), NEO),
+    "gptj": ("gptj", {}, NEO),
+    "phi": ("phi", {}, LLAMA),
+    "phi_qk_norm_gqa": ("phi", dict(qk_layernorm=True, num_key_value_heads=2), LLAMA),
+    "opt": ("opt", {}, OPT),
+    # OPT-350m's layout: post-LN, no final norm, 32-wide embeddings projected in and out of the 48-wide stream
+    "opt_post_ln_projected": ("opt", dict(do_layer_norm_before=False, word_embed_proj_dim=32), OPT),
 }
 
 
