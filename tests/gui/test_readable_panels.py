@@ -248,3 +248,46 @@ def test_residual_colour_bars_and_shared_scale(qtbot, window, reference):
     leave(res.view.viewport())
     assert res.readout.text().startswith("Colour")
     window.d_norms.raise_()
+
+
+def test_compare_counts_the_common_prefix(qtbot, window, reference):
+    cmp_ = window.compare
+    window.d_compare.raise_()
+    a_text, b_text = "The cat sat on the mat and the dog", "The cat ran on the rug and the dog"
+    cmp_.editor.setPlainText(b_text)
+    window.editor.setPlainText(a_text)
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: cmp_.comparison is not None and cmp_.frame.request.text == a_text
+                    and cmp_.frame.request.compare_text == b_text)
+    ia, ib = reference.tokenizer.encode(a_text), reference.tokenizer.encode(b_text)
+    prefix = next(i for i, (x, y) in enumerate(zip(ia, ib)) if x != y)
+    anywhere = sum(x == y for x, y in zip(ia, ib))
+    assert prefix == 2 and anywhere > prefix                    # they agree again at later positions
+    cap = cmp_.caption.text()
+    assert f"The first {prefix} tokens agree" in cap and f"differ from #{prefix} on" in cap
+    assert f"first {anywhere} tokens" not in cap
+    # the rows of the shared prefix are the same in A and B (attention is causal)
+    reference.clear_cache()
+    layer, head = window.attention.layer, window.attention.head
+    att_a = reference.trace(a_text).attention(layer)[head]
+    reference.clear_cache()
+    att_b = reference.trace(b_text).attention(layer)[head]
+    np.testing.assert_allclose(att_a[:prefix], att_b[:prefix], atol=1e-6)
+    # token labels at cell centres on every map
+    pa = [reference.tokenizer.piece(i).text for i in ia]
+    pb = [reference.tokenizer.piece(i).text for i in ib]
+    for key, want in (("a", pa), ("b", pb), ("diff", [x if x == y else f"{x}|{y}" for x, y in zip(pa, pb)])):
+        for axis in cmp_.axes[key]:
+            assert axis.offset == 0.5
+            assert axis.labels == [t if len(t) <= 6 else t[:5] + "…" for t in want]
+    # hover a cell of A − B: query, key and the three values; leaving clears it
+    d = att_a[:len(pb), :len(pb)] - att_b[:len(pa), :len(pa)]
+    hover(qtbot, cmp_.view, cmp_.plots["diff"].vb.mapViewToScene(QPointF(1.5, 3.5)))
+    assert cmp_.readout.text().startswith("query #3, key #1:") and f"A − B: {d[3, 1]:+.4f}" in cmp_.readout.text()
+    leave(cmp_.view.viewport())
+    assert cmp_.readout.text().startswith("Hover")
+    cmp_.editor.setPlainText(a_text)                            # identical prompts
+    settle(qtbot, window)
+    qtbot.waitUntil(lambda: cmp_.frame.request.compare_text == a_text)
+    assert f"The first {len(ia)} tokens agree (the prompts are the same)" in cmp_.caption.text()
+    window.d_heads.raise_()
