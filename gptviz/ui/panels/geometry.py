@@ -5,7 +5,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-from ..widgets.common import note, plot_view, stack
+from ..widgets.common import plot_view, stack
+from ..widgets.fit_note import FitNote as note
 
 LINES = (("token_norm_median", "#2563eb", "median ‖token embedding‖ (GPT adds it as is)"),
          ("token_norm_scaled_median", "#7c3aed", "√d_model × that (original Transformer)"),
@@ -45,6 +46,7 @@ class GeometryPanel(QWidget):
                                    label="cosine")
         self.bar.setImageItem(self.img, insert_in=self.cos)
         self.caption = note("")
+        self.view.setMinimumHeight(440)        # two plots and the legend; a shorter dock scrolls instead of crushing them
         stack(self, self.view, self.caption, stretch=self.view)
         self.geometry = None
 

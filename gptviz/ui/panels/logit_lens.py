@@ -35,7 +35,7 @@ def embed_note(frame) -> str:
     """What the rows are, and what the embedding row shows for this prompt."""
     top = frame.lens_ids[0, :, 0]                                   # (P,) the embedding row's guesses
     own = int((top == frame.token_ids[frame.lens_positions]).sum())
-    return ("Columns: “emb” is the input embedding (token + position) read straight through the final norm "
+    return ("Each row is an input token; its cells guess the token after it. Columns: “emb” is the input embedding (token + position) read straight through the final norm "
             "and unembedding, before any block; with a tied unembedding (the token embedding matrix reused as "
             f"the output layer) it mostly predicts the input token itself – here {own} of {len(top)} cells do. "
             "Then the residual stream after each block; the last column is the model's prediction.")
@@ -53,8 +53,8 @@ class LogitLensPanel(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
-        self.plot.setLabel("bottom", "embedding, then after block 0, 1, …")
-        self.plot.setLabel("left", "input token (the guess is for the token after it)")
+        self.plot.setLabel("bottom", "layer")
+        self.plot.setLabel("left", "input token")
         self.img = pg.ImageItem(axisOrder="row-major")
         self.img.setColorMap(CMAP)
         self.plot.addItem(self.img)
@@ -68,6 +68,7 @@ class LogitLensPanel(QWidget):
         self.rows_note = note("Columns: the embedding, then the residual stream after each block, each read through "
                               "the final norm and unembedding; the last column is the model's prediction.")
         self.readout = note(HINT)
+        self.view.setMinimumHeight(220)        # below this the dock scrolls rather than crushing the cells
         stack(self, self.view, self.rows_note, self.readout, stretch=self.view)
         self.frame = None
         self.view.scene().sigMouseMoved.connect(self._hover)

@@ -5,7 +5,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-from ..widgets.common import note, stack
+from ..widgets.common import stack
+from ..widgets.fit_note import FitNote as note
 from ..widgets.hover import on_leave
 from ..widgets.token_axis import TokenAxis
 
@@ -69,7 +70,8 @@ class NormsPanel(QWidget):
         self.axis.set_labels([p.text for p in frame.tokens])
         self._mark_shared()
         self.plot.setXRange(-0.5, max(frame.T - 0.5, 0.5), padding=0.02)
-        self.plot.enableAutoRange(axis="y")
+        top = max(float(np.max([getattr(frame, k).max() for k, _, _ in SERIES])) if frame.T else 1.0, 1e-6)
+        self.plot.setYRange(0, top * 1.55, padding=0)     # norms from 0, the top third left free for the legend
 
     def _mark_shared(self) -> None:
         f = self.frame
