@@ -133,7 +133,9 @@ class Trace:
         h = self._model.transformer.ln_f(self._resid[:, pos])                   # (L+1, P, C)
         logits = self._model.lm_head(h).float()                                 # (L+1, P, V)
         mask = torch.from_numpy(self.decodable_mask()).to(logits.device)
-        logits = logits.masked_fill(~mask, float("-inf")).nan_to_num_(nan=float("-inf"))
+        # neginf too: nan_to_num would otherwise turn the mask's -inf into a finite minimum, and a NaN model
+        # would then put all its mass on the undecodable ids
+        logits = logits.masked_fill(~mask, float("-inf")).nan_to_num_(nan=float("-inf"), neginf=float("-inf"))
         probs = logits.softmax(dim=-1).nan_to_num_(0.0)
         top = probs.topk(k, dim=-1)
         return _np(top.indices).astype(np.int64), _np(top.values)

@@ -127,8 +127,14 @@ class FrameBuilder:
         extras = {}                          # optional views, computed only while their panels are visible
         if req.lens:
             positions = np.arange(max(0, T - LENS_POSITIONS), T)
-            lens_ids, lens_probs = tr.logit_lens(positions)
-            text = np.array([p.text for p in m.tokenizer.pieces(lens_ids.ravel())], dtype=object).reshape(lens_ids.shape)
+            lens_ids, lens_probs = tr.logit_lens(positions)            # (L+1, P, 5) each
+            # a NaN model gives probability 0 everywhere and top-k then returns arbitrary, maybe undecodable,
+            # ids: those cells are no guess at all (id -1, no text)
+            lens_ids = np.where(lens_probs > 0, lens_ids, -1)
+            ok = lens_ids.ravel() >= 0
+            text = np.full(lens_ids.size, "", dtype=object)
+            text[ok] = [p.text for p in m.tokenizer.pieces(lens_ids.ravel()[ok])]
+            text = text.reshape(lens_ids.shape)
             extras.update(lens_positions=positions, lens_ids=lens_ids, lens_probs=lens_probs, lens_text=text)
         if req.compare_text is not None:
             extras["compare"] = self._compare(req, next_probs, layer)

@@ -75,10 +75,39 @@ def test_nan_model_shows_warning_and_keeps_working(qtbot, window, tmp_path):
     path = save_nanogpt(tmp_path / "ckpt.pt", sd, args)
     with qtbot.waitSignal(window.client.modelLoaded, timeout=30000):
         window.load(str(path))
+    window.d_lens.show()
+    window.d_lens.raise_()                             # every view is computed, the logit lens included
     window.editor.setPlainText("nan everywhere")
     settle(qtbot, window)
-    assert "NaN or Inf" in window.model_label.text()
-    assert window.tokens.notice.isVisible()
+    qtbot.waitUntil(lambda: window.frame.lens_ids is not None and window.client.idle, timeout=30000)
+    f = window.frame
+    # the user is told, in the status bar and above the tokens, which weight is broken
+    assert "NaN or Inf" in window.model_label.text() and "c_attn" in window.model_label.text()
+    assert window.tokens.notice.isVisible() and "NaN or Inf" in window.tokens.notice.text()
+    # and nothing failed: no error banner (the lens once raised KeyError on the padded vocabulary)
+    assert not window.error_banner.isVisible(), window.error_banner.text()
+    # tokenisation does not depend on the weights: the chips are the tokenizer's pieces
+    from gptviz.core.tokenizer import gpt2_tokenizer
+    assert [p.id for p in window.tokens.chips.pieces] == gpt2_tokenizer().encode("nan everywhere")
+    # embeddings are finite (only c_attn is NaN): the norms curve shows real numbers
+    window.d_norms.raise_()                            # a hidden tab catches up when shown
+    wte, wpe = sd["transformer.wte.weight"].numpy(), sd["transformer.wpe.weight"].numpy()
+    ids = gpt2_tokenizer().encode("nan everywhere")
+    np.testing.assert_allclose(window.norms.curves["input_norm"].getData()[1],
+                               np.linalg.norm(wte[ids] + wpe[:len(ids)], axis=1), rtol=1e-5)
+    # what depends on attention is not a number, and is not drawn as one: no candidates, no lens guesses,
+    # a blank attention image (NaN), no made-up head statistics
+    assert window.next_token.rows() == [] and len(f.top_ids) == 0
+    assert np.isnan(window.attention.img.image).all()
+    # the lens reads the embedding (finite) before block 0 breaks: real guesses there, none after
+    assert (f.lens_ids[0] >= 0).all() and (f.lens_probs[0] > 0).all() and (f.lens_ids[0] < 50257).all()
+    assert (f.lens_ids[1:] == -1).all() and (f.lens_text[1:] == "").all() and (f.lens_probs[1:] == 0).all()
+    assert np.isnan(f.head_stats["prev"]).all()
+    # and a repaired model works again in the same window
+    with qtbot.waitSignal(window.client.modelLoaded, timeout=30000):
+        window.load(str(save_nanogpt(tmp_path / "ok.pt", *nanogpt_state())))
+    settle(qtbot, window)
+    assert len(window.frame.top_ids) > 0 and not np.isnan(window.attention.img.image).any()
 
 
 SLOW = """
