@@ -1,4 +1,4 @@
-"""Command line: `gptviz [CHECKPOINT]` (the app), `gptviz inspect` (headless), `gptviz train`.
+"""Command line: `gptviz [CHECKPOINT]` (the app), `gptviz inspect` (headless), `gptviz train`, `gptviz timeline`.
 
 Any failure exits with code 2 and one line on stderr starting `error:`; never a traceback.
 """
@@ -9,7 +9,7 @@ import json
 import math
 import sys
 
-SUBCOMMANDS = ("inspect", "train")
+SUBCOMMANDS = ("inspect", "train", "timeline")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,7 +23,7 @@ class _Fail(Exception):
 
 def _gui_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gptviz", description="Look inside GPT-style language models as you type. "
-                "Subcommands: `gptviz inspect --help`, `gptviz train --help`.")
+                "Subcommands: `gptviz inspect --help`, `gptviz train --help`, `gptviz timeline --help`.")
     p.add_argument("checkpoint", nargs="?", help="HF folder/file/model id, nanoGPT ckpt.pt or gptviz .safetensors "
                    "(default: the embedded model)")
     p.add_argument("--prompt", default=None, help="initial prompt text")
@@ -50,6 +50,38 @@ def _train_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gptviz train", description="Train a GPT-2-architecture model on text files.")
     add_arguments(p)
     return p
+
+
+def _timeline_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="gptviz timeline", description="Score every snapshot of a training run on one prompt: "
+                "loss, and the best previous-token and induction heads.")
+    p.add_argument("folder", help="snapshots (gptviz train --snapshot-every), Hugging Face checkpoint-*/ "
+                   "folders, nanoGPT checkpoints, or a Hugging Face cache entry with step revisions")
+    p.add_argument("--prompt", required=True, help="text to score (repeat a phrase in it to see induction)")
+    p.add_argument("--prepend-bos", action="store_true", help="start with <|endoftext|>")
+    p.add_argument("--json", action="store_true", help="one JSON object per snapshot, with every head's scores")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when available)")
+    return p
+
+
+def timeline(a) -> int:
+    from .checkpoints.snapshots import find_snapshots
+    from .timeline import HEADER, format_line, iter_timeline
+    snaps = find_snapshots(a.folder)          # a folder without snapshots fails before any output
+    for i, p in enumerate(iter_timeline(a.folder, a.prompt, a.device, a.prepend_bos, snaps)):
+        if a.json:
+            print(json.dumps(p.to_json(), ensure_ascii=False), flush=True)
+            continue
+        if i == 0:
+            for w in p.scores.warnings:
+                print(f"warning: {w}")
+            if p.scores.best("induction") is None:
+                print("warning: no token of the prompt occurs twice, so no head has an induction score")
+            print(f"{len(snaps)} snapshots, prompt of {p.scores.n_tokens} tokens; loss in nats, "
+                  "head scores: mean attention on the previous token / on the token after an earlier occurrence")
+            print(HEADER)
+        print(format_line(p), flush=True)
+    return 0
 
 
 def inspect(a) -> int:
@@ -111,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             from .training.train import train
             train(TrainConfig.from_args(_train_parser().parse_args(argv[1:])))
             return 0
+        if argv and argv[0] == "timeline":
+            return timeline(_timeline_parser().parse_args(argv[1:]))
         return gui(_gui_parser().parse_args(argv))
     except SystemExit as e:      # --help exits 0 through argparse
         return int(e.code or 0)

@@ -43,6 +43,8 @@ class TrainConfig:
     eval_interval: int = 100
     eval_windows: int = 32
     save_interval: int = 0
+    snapshot_every: int = 0
+    snapshot_dir: str | None = None
     dtype: str = "fp32"
     bf16: str = "auto"
     threads: int = 0
@@ -53,6 +55,8 @@ class TrainConfig:
     keep_best: str | None = None
 
     def __post_init__(self) -> None:
+        if self.snapshot_every < 0:
+            raise ValueError(f"--snapshot-every {self.snapshot_every}: expected N >= 1 (0: no snapshots)")
         self.aux                        # parse now: a malformed flag fails before any file is read
         if self.repeat_top is not None:
             self.repeat_top_range
@@ -61,6 +65,13 @@ class TrainConfig:
     def end_lr(self) -> float:
         """Where the cosine decay ends (default lr/10)."""
         return self.lr / 10 if self.min_lr is None else self.min_lr
+
+    @property
+    def snapshot_folder(self) -> str | None:
+        """Where --snapshot-every writes: --snapshot-dir, else OUT without .safetensors plus `.snapshots`."""
+        if not self.snapshot_every:
+            return None
+        return self.snapshot_dir or str(self.out).removesuffix(".safetensors") + ".snapshots"
 
     @property
     def aux(self) -> tuple[float, int]:
@@ -144,6 +155,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="held-out windows per file per evaluation")
     p.add_argument("--save-interval", type=int, default=_D.save_interval,
                    help="also save every N steps (0: only at the end)")
+    p.add_argument("--snapshot-every", type=int, default=_D.snapshot_every, metavar="N",
+                   help="write an fp16 snapshot at step 0, every N steps and at the end, with the step, tokens "
+                        "seen and losses in its metadata, for `gptviz timeline` (0: none)")
+    p.add_argument("--snapshot-dir", default=_D.snapshot_dir, metavar="DIR",
+                   help="folder of the snapshots (default: OUT without .safetensors, plus .snapshots)")
     p.add_argument("--dtype", choices=["fp32", "fp16"], default=_D.dtype, help="dtype of the saved weights")
     p.add_argument("--bf16", choices=["auto", "on", "off"], default=_D.bf16, help="bf16 autocast for the forward")
     p.add_argument("--threads", type=int, default=_D.threads, help="torch threads (0: torch's default)")

@@ -3,6 +3,7 @@
 AdamW with linear warm-up and cosine decay, dropout, a held-out tail of every file, periodic
 validation, a progress line with loss / tokens/s / ETA, bf16 autocast on CPUs that support it.
 Deterministic given --seed. `--resume` continues from OUT.state.pt (written at every save).
+`--snapshot-every N` also writes fp16 snapshots for `gptviz timeline` (training/snapshots.py).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from .config import TrainConfig
 from .data import Sampler, load_files, val_windows
 from .vocab import CompactVocab
 from .prev_token_probe import PrevTokenProbe, aux_weight, block0_output
+from .snapshots import Snapshots
 
 
 def lr_at(step: int, a: TrainConfig) -> float:
@@ -139,8 +141,8 @@ def train(a: TrainConfig) -> tuple[GPT, dict]:
     def full_state():
         return model.state_dict() if vocab is None else vocab.expand(model.state_dict())
 
-    def save(final: bool, val: dict[str, float]):
-        facts = {
+    def facts_now(final: bool, val: dict[str, float]) -> dict:
+        return {
             "data": [{"file": f.path.name, "sha256": f.sha256, "weight": f.weight,
                       "train_tokens": int(len(f.train)), "val_tokens": int(len(f.val))} for f in files],
             "steps": step, "tokens_seen": tokens_seen, "seconds": round(elapsed, 1),
@@ -149,6 +151,9 @@ def train(a: TrainConfig) -> tuple[GPT, dict]:
             "history": history, "bf16": use_bf16, "finished": final,
             "selected_by": f"lowest held-out loss on {a.keep_best}" if a.keep_best else "last step",
         }
+
+    def save(final: bool, val: dict[str, float]):
+        facts = facts_now(final, val)
         dtype = torch.float16 if a.dtype == "fp16" else torch.float32
         tmp = out.with_name(out.name + ".tmp")
         save_native(tmp, full_state(), cfg, tok, a.name or out.stem, dtype=dtype, extra={"training": facts})
@@ -159,6 +164,9 @@ def train(a: TrainConfig) -> tuple[GPT, dict]:
                     **({"probe": probe.state_dict(), "aux_from": aux_from} if probe is not None else {})}, state_path)
         return facts
 
+    snaps = Snapshots(a, cfg, tok, a.name or out.stem)
+    if snaps.on and step == 0:                  # the untrained start: the timeline's baseline
+        snaps.write(0, full_state(), facts_now(False, evaluate(model, files, a, autocast, vocab)), None)
     first_step = step               # --repeat-grow counts from where this run (or resumed phase) starts
     model.train()
     ema = aux_ema = None
@@ -194,6 +202,9 @@ def train(a: TrainConfig) -> tuple[GPT, dict]:
             if a.keep_best and val.get(a.keep_best, math.inf) < best:
                 best = val[a.keep_best]
                 facts = save(final=step == a.steps, val=val)
+        if snaps.due(step, last):
+            v = val if step % a.eval_interval == 0 or step == last else evaluate(model, files, a, autocast, vocab)
+            snaps.write(step, full_state(), facts_now(step == a.steps, v), ema)
         if not a.keep_best and a.save_interval and step % a.save_interval == 0 and step < last:
             save(final=False, val=evaluate(model, files, a, autocast, vocab))
         tps = tokens_seen / max(elapsed, 1e-9)
