@@ -10,7 +10,7 @@ Families: gpt_neox (Pythia), llama (Llama, Mistral, Qwen2, Qwen3, SmolLM), gpt_n
 """
 from .config import FAMILIES, MODEL_TYPES, ModelConfig, from_hf_config
 from .load import build, load_folder, load_state, read_tensors
-from .parts import Output, attention_pattern
+from .parts import Output, attention_pattern, trim
 
 __all__ = ["FAMILIES", "MODEL_TYPES", "ModelConfig", "from_hf_config", "build", "load_folder", "load_state",
-           "read_tensors", "Output", "attention_pattern"]
+           "read_tensors", "Output", "attention_pattern", "trim"]

@@ -300,6 +300,11 @@ def past_length(past: Cache | None) -> int:
     return past[0][0].shape[2] if past else 0
 
 
+def trim(cache: Cache, n: int) -> Cache:
+    """The cache of the first n positions (the prefix an edited prompt still shares)."""
+    return [(k[:, :, :n], v[:, :, :n]) for k, v in cache]
+
+
 def unembed(x: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor], which: str):
     """Logits only where asked: "all" positions, the "last" one, or "none" (the unembedding is a
     large part of a small model's cost)."""

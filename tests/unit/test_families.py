@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from gptviz.models import from_hf_config, load_folder
+from gptviz.models import from_hf_config, load_folder, trim
 from tests.families import VOCAB, build, hf_forward, old_style, save
 
 TOL = 1e-4
@@ -124,3 +124,127 @@ def test_old_style_config_reads_the_same_numbers(tmp_path):
     d = json.loads((folder / "config.json").read_text())
     d.pop("rotary_pct")
     assert from_hf_config(d).rotary_dim == 3           # NeoX's default rotary_pct is 0.25 (12 * 0.25)
+
+
+@pytest.mark.parametrize("case", ["gpt_neox", "llama_gqa", "mistral_window", "gpt_neo", "opt"])
+def test_prefix_cache_equals_a_fresh_pass(case, tmp_path):
+    """Random edits: keep the cache of the shared prefix, run only the new suffix, compare with a fresh
+    pass over the edited prompt (logits, every point, every layer's pattern rows)."""
+    kind, overrides, _ = CASES[case]
+    ours = load_folder(save(build(kind, **overrides), tmp_path / case))
+    g = torch.Generator().manual_seed(7)
+    ids = _ids(3, 9)
+    with torch.no_grad():
+        cache = ours(ids[None]).cache
+        for step in range(6):
+            n = int(torch.randint(0, len(ids) + 1, (1,), generator=g))       # keep ids[:n], then type new ones
+            new = torch.randint(0, VOCAB, (int(torch.randint(1, 6, (1,), generator=g)),), generator=g)
+            edited = torch.cat([ids[:n], new])
+            fresh = ours(edited[None])
+            cont = ours(new[None], past=trim(cache, n) if n else None)
+            assert cont.offset == n
+            assert (cont.logits[0] - fresh.logits[0, n:]).abs().max() <= TOL, (case, step, n)
+            for name, t in cont.points.items():
+                want = fresh.points[name]
+                want = want[n:] if name == "pos_embed" else want[:, n:] if want.ndim == 3 else want[:, :, n:]
+                assert (t - want).abs().max() <= TOL, (case, step, name)
+            for l in range(ours.cfg.n_layer):
+                assert (ours.pattern(cont, l) - ours.pattern(fresh, l)[:, :, n:]).abs().max() <= TOL
+            ids, cache = edited, fresh.cache
+
+
+def test_head_ablation_hook_equals_transformers_with_a_hook(tmp_path):
+    """A hook replacing blocks.0.attn.z (head 1 zeroed) equals transformers with o_proj's input zeroed."""
+    hf = build("llama")
+    ours = load_folder(save(hf, tmp_path / "llama"))
+    ids = _ids()
+    hs = ours.cfg.head_dim
+
+    def zero_input(mod, args):
+        x = args[0].clone()
+        x[..., hs:2 * hs] = 0
+        return (x,)
+
+    h = hf.model.layers[0].self_attn.o_proj.register_forward_pre_hook(zero_input)
+    try:
+        want, _ = hf_forward(hf, ids)
+    finally:
+        h.remove()
+
+    def zero_head(z):                                                          # (B, nh, T, hs)
+        z = z.clone()
+        z[:, 1] = 0
+        return z
+
+    with torch.no_grad():
+        got = ours(ids[None], hooks={"blocks.0.attn.z": zero_head}).logits[0]
+        plain = ours(ids[None]).logits[0]
+    assert (got - want).abs().max() <= TOL
+    assert (plain - want).abs().max() > 1e-2          # the ablation did change the numbers
+
+
+def test_last_position_logits_and_kept_points(tmp_path):
+    ours = load_folder(save(build("phi"), tmp_path / "phi"))
+    ids = _ids()[None]
+    with torch.no_grad():
+        full = ours(ids)
+        last = ours(ids, logits="last", keep=lambda name: name.endswith(".attn.q"))
+        none = ours(ids, logits="none")
+    assert last.logits.shape == (1, 1, VOCAB) 
+    assert (last.logits[0, 0] - full.logits[0, -1]).abs().max() <= 1e-5      # one row vs T rows: rounding only
+    assert sorted(last.points) == ["blocks.0.attn.q", "blocks.1.attn.q"] and none.logits is None
+    with pytest.raises(ValueError, match="logits='some'"):
+        ours(ids, logits="some")
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"model_type": "bert"}, ["'bert'", "gpt_neox", "llama", "qwen3"]),
+    ({"rope_parameters": {"rope_type": "longrope", "rope_theta": 1e4}}, ["'longrope'", "llama3", "yarn"]),
+    ({"rope_scaling": {"type": "su", "factor": 2.0}}, ["'su'", "dynamic"]),
+    ({"alibi": True}, ["alibi", "rotary"]),
+    ({"hidden_act": "xielu"}, ["'xielu'", "silu"]),
+    ({"rope_parameters": {"rope_type": "linear", "rope_theta": 1e4}}, ["'linear'", "'factor'"]),
+])
+def test_unsupported_configs_are_refused_by_name(change, words, tmp_path):
+    d = json.loads((save(build("llama"), tmp_path / "l") / "config.json").read_text())
+    d.update(change)
+    with pytest.raises(ValueError) as err:
+        from_hf_config(d)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_gptj_without_rotary_dim_and_mismatched_weights_are_refused(tmp_path):
+    d = json.loads((save(build("gptj"), tmp_path / "j") / "config.json").read_text())
+    with pytest.raises(ValueError, match="rotary_dim"):
+        from_hf_config({**d, "rotary_dim": None})
+    folder = tmp_path / "j"
+    (folder / "config.json").write_text(json.dumps({**d, "n_inner": 64}))     # the file holds 96-wide MLPs
+    shapes = r"transformer\.h\.0\.mlp\.fc_in\.bias: checkpoint shape \(96,\) but config gives \(64,\)"
+    with pytest.raises(ValueError, match=shapes):
+        load_folder(folder)
+    from safetensors.torch import load_file, save_file
+    sd = load_file(folder / "model.safetensors")
+    del sd["transformer.h.1.attn.q_proj.weight"]
+    save_file(sd, folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=r"missing \['transformer\.h\.1\.attn\.q_proj\.weight'\]"):
+        load_folder(folder)
+
+
+def test_bf16_weights_follow_transformers_bf16(tmp_path):
+    """Kept in bf16, Gemma's sqrt(d) is rounded to bf16 first (6.9375 for d=48, not 6.9282) as in
+    transformers; the logits stay near transformers' own bf16 forward."""
+    hf = build("gemma")
+    ours = load_folder(save(hf, tmp_path / "g"), dtype=torch.bfloat16)
+    hf = hf.to(torch.bfloat16)
+    ids = _ids()
+    with torch.no_grad():
+        want = hf(ids[None], output_hidden_states=True, use_cache=False)
+        out = ours(ids[None])
+    assert out.points["embed"].dtype == torch.bfloat16
+    assert torch.equal(out.points["embed"], want.hidden_states[0])
+    raw = hf.model.embed_tokens.weight[ids].float()
+    assert torch.allclose(out.points["embed"][0].float(), (raw * 6.9375).bfloat16().float())
+    # we take attention in fp32 where transformers stays in bf16: within 1% of the largest logit
+    assert (out.logits.float() - want.logits.float()).abs().max() < 0.01 * want.logits.float().abs().max()
