@@ -1,8 +1,11 @@
 """LoadedModel: a model, its tokenizer and a prefix cache, so each keystroke computes only what changed."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
+from torch import nn
 
 from .config import GPTConfig
 from .memory import return_freed_memory_promptly
@@ -10,6 +13,22 @@ from .model import GPT
 from .tokenizer import CharTokenizer, Tokenizer
 from .unembedding import with_head
 from .trace import Trace
+
+
+@contextmanager
+def _skip_init():
+    """nn.Embedding/nn.Linear initialise their weights when built. On the meta device that runs torch's
+    Python meta kernels, whose first use imports torch._dynamo (~2.5 s of a 2-core start-up), for values
+    the loaded weights replace anyway. (Not thread-safe: nothing else builds modules while a model loads.)"""
+    names = ("normal_", "uniform_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_")
+    saved = {n: getattr(nn.init, n) for n in names}
+    for n in names:
+        setattr(nn.init, n, lambda t, *a, **k: t)
+    try:
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(nn.init, n, f)
 
 
 class _Cache:
@@ -33,7 +52,7 @@ class LoadedModel:
         self.training = ckpt.training
         self.warnings = list(ckpt.warnings)
         self.device = torch.device(device)
-        with torch.device("meta"):          # no random init, no second copy: the loaded tensors are used as they are
+        with torch.device("meta"), _skip_init():   # no random init, no second copy: the loaded tensors are used
             model = GPT(self.config)
         model.load_state_dict(with_head(ckpt.state_dict, self.config.tie_word_embeddings), strict=True, assign=True)
         self.model = model.to(self.device).eval()
