@@ -73,6 +73,7 @@ class Trunk(nn.Module):
 
 class GPTNeoX(CausalLM):
     TIED = ("embed_out.weight", "gpt_neox.embed_in.weight")
+    RENAMES = {"lm_head.weight": "embed_out.weight"}   # transformers 5 calls embed_out lm_head in memory
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

@@ -56,28 +56,39 @@ def _load_bin(path: str) -> dict[str, torch.Tensor]:
 
 def load_state(model: torch.nn.Module, sd: dict[str, torch.Tensor], dtype=torch.float32) -> torch.nn.Module:
     cfg = model.cfg
-    sd = {k: v for k, v in sd.items() if not _BUFFERS.search(k)}
     head, emb = model.TIED
+    want = model.state_dict()
+    names = {k: model.RENAMES.get(k, k) for k in sd if not _BUFFERS.search(k)}      # file key -> ours
+    # files saved from the bare trunk (facebook/opt-*: "decoder.…") lack the causal-LM prefix
+    prefix = emb.split(".")[0] + "."
+    if names and not any(n.startswith(prefix) for n in names.values()):
+        names = {k: (n if n in want else prefix + n) for k, n in names.items()}
+    origin = {n: k for k, n in names.items()}
+    sd = {n: sd[k] for k, n in names.items()}
     if cfg.tied:
         if emb in sd:
             sd[head] = sd[emb]       # transformers ties them; a stored copy of the head is ignored as it is
-    want = model.state_dict()
     missing = [k for k in want if k not in sd]
-    extra = [k for k in sd if k not in want]
+    extra = [origin.get(k, k) for k in sd if k not in want]              # named as the file names them
     if missing or extra:
         raise ValueError(f"{cfg.model_type} checkpoint does not match: missing {missing[:5]}"
                          f"{' …' if len(missing) > 5 else ''}, unexpected {extra[:5]}{' …' if len(extra) > 5 else ''}")
     for k, v in sd.items():
         if tuple(v.shape) != tuple(want[k].shape):
-            raise ValueError(f"{k}: checkpoint shape {tuple(v.shape)} but config gives {tuple(want[k].shape)}")
-    model.load_state_dict({k: v.to(dtype) for k, v in sd.items()}, strict=True)
+            raise ValueError(f"{origin.get(k, k)}: checkpoint shape {tuple(v.shape)} "
+                             f"but config gives {tuple(want[k].shape)}")
+    # assign=True: the module takes the loaded tensors themselves (works for a model built on "meta")
+    model.load_state_dict({k: v.to(dtype) for k, v in sd.items()}, strict=True, assign=True)
     if cfg.tied:
         model.tie()
-    return model.to(dtype).eval()
+    return model.eval()
 
 
 def load_folder(folder, dtype=torch.float32) -> torch.nn.Module:
-    """A ready model (eval mode) from a Hugging Face checkpoint folder."""
+    """A ready model (eval mode) from a Hugging Face checkpoint folder. Built on the meta device and
+    given the file's tensors, so no memory or time goes to a random initialisation."""
     folder = Path(folder)
     cfg = from_hf_config(json.loads((folder / "config.json").read_text(encoding="utf-8")))
-    return load_state(build(cfg), read_tensors(folder), dtype)
+    with torch.device("meta"):
+        model = build(cfg)
+    return load_state(model, read_tensors(folder), dtype)

@@ -43,8 +43,10 @@ class Recorder:
 
 
 class CausalLM(nn.Module):
-    """What every family model shares: TIED = (unembedding key, token embedding key)."""
+    """What every family model shares: TIED = (unembedding key, token embedding key), and RENAMES,
+    other names files use for our keys (e.g. a state_dict saved from transformers 5 in memory)."""
     TIED: tuple[str, str] = ("", "")
+    RENAMES: dict[str, str] = {}
 
     def tie(self) -> None:
         """Make the unembedding the token embedding's own Parameter (tie_word_embeddings)."""
@@ -139,14 +141,17 @@ class Rotary:
             raise ValueError(f"rope_type {rope.get('rope_type')!r} is not supported; "
                              f"supported: {', '.join(_INV_FREQ)}")
         self.dim, self.rope, self.style = dim, rope, style
-        self._fixed = None if rope.get("rope_type") == "dynamic" else _INV_FREQ[rope.get("rope_type", "default")](
-            dim, rope, None)
+        self._fixed = None
+        if rope.get("rope_type") != "dynamic":
+            with torch.device("cpu"):      # a plain tensor even when the model is built on "meta"
+                self._fixed = _INV_FREQ[rope.get("rope_type", "default")](dim, rope, None)
 
     def inv_freq(self, seq_len: int) -> tuple[torch.Tensor, float]:
         """(dim/2,) inverse frequencies and the cos/sin scale (yarn's attention factor, else 1)."""
         if self._fixed is not None:
             return self._fixed
-        return _INV_FREQ["dynamic"](self.dim, self.rope, seq_len)
+        with torch.device("cpu"):
+            return _INV_FREQ["dynamic"](self.dim, self.rope, seq_len)
 
     def cos_sin(self, offset: int, T: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin (T, 2 * ceil(dim/2)) for absolute positions offset .. offset+T-1, in fp32."""

@@ -248,3 +248,45 @@ def test_bf16_weights_follow_transformers_bf16(tmp_path):
     assert torch.allclose(out.points["embed"][0].float(), (raw * 6.9375).bfloat16().float())
     # we take attention in fp32 where transformers stays in bf16: within 1% of the largest logit
     assert (out.logits.float() - want.logits.float()).abs().max() < 0.01 * want.logits.float().abs().max()
+
+
+def test_sharded_safetensors_and_old_bin_files_load_the_same_model(tmp_path):
+    """A sharded model.safetensors.index.json, and a 4.x-style pytorch_model.bin saved from the bare
+    trunk (keys without "model.", as facebook/opt-* are) with the causal-mask buffers of that era."""
+    hf = build("opt", do_layer_norm_before=False, word_embed_proj_dim=32)
+    ids = _ids()
+    want, _ = hf_forward(hf, ids)
+    sharded = tmp_path / "sharded"
+    hf.save_pretrained(sharded, max_shard_size="20KB")
+    assert (sharded / "model.safetensors.index.json").is_file() and not (sharded / "model.safetensors").exists()
+    old = tmp_path / "bin"
+    old.mkdir()
+    sd = {k.removeprefix("model."): v.clone() for k, v in hf.state_dict().items() if k != "lm_head.weight"}
+    sd["decoder.layers.0.self_attn.bias"] = torch.ones(1)      # not an OPT weight: must be refused
+    torch.save(sd, old / "pytorch_model.bin")
+    (old / "config.json").write_text((sharded / "config.json").read_text())
+    with pytest.raises(ValueError, match=r"unexpected \['decoder\.layers\.0\.self_attn\.bias'\]"):
+        load_folder(old)
+    del sd["decoder.layers.0.self_attn.bias"]
+    torch.save(sd, old / "pytorch_model.bin")
+    for folder in (sharded, old):
+        with torch.no_grad():
+            got = load_folder(folder)(ids[None]).logits[0]
+        assert (got - want).abs().max() <= TOL, folder.name
+
+
+def test_old_buffers_in_a_bin_file_are_not_weights(tmp_path):
+    """GPT-NeoX .bin files of transformers 4.x carry attention.bias / masked_bias / rotary_emb.inv_freq."""
+    hf = build("gpt_neox")
+    sd = {k: v.clone() for k, v in hf.state_dict().items()}
+    for l in range(2):
+        sd[f"gpt_neox.layers.{l}.attention.bias"] = torch.tril(torch.ones(64, 64, dtype=torch.bool))[None, None]
+        sd[f"gpt_neox.layers.{l}.attention.masked_bias"] = torch.tensor(-1e9)
+        sd[f"gpt_neox.layers.{l}.attention.rotary_emb.inv_freq"] = torch.ones(3)
+    (tmp_path / "n").mkdir()
+    torch.save(sd, tmp_path / "n" / "pytorch_model.bin")
+    hf.config.to_json_file(tmp_path / "n" / "config.json")
+    ids = _ids()
+    want, _ = hf_forward(hf, ids)
+    with torch.no_grad():
+        assert (load_folder(tmp_path / "n")(ids[None]).logits[0] - want).abs().max() <= TOL
