@@ -86,6 +86,8 @@ def old_style(folder: Path) -> dict:
 
 _small = dict(vocab_size=VOCAB)
 CONFIGS: dict[str, tuple[str, str, dict]] = {
+    "gpt2": ("GPT2LMHeadModel", "GPT2Config", dict(
+        _small, n_embd=48, n_layer=2, n_head=4, n_positions=64, bos_token_id=0, eos_token_id=0)),
     "gpt_neox": ("GPTNeoXForCausalLM", "GPTNeoXConfig", dict(
         _small, hidden_size=48, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
         max_position_embeddings=64, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,

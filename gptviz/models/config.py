@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-FAMILIES = ("gpt_neox", "llama", "gpt_neo", "gemma", "phi", "gptj", "opt")
+FAMILIES = ("gpt2", "gpt_neox", "llama", "gpt_neo", "gemma", "phi", "gptj", "opt")
 # config.json model_type -> family file
-MODEL_TYPES = {"gpt_neox": "gpt_neox", "llama": "llama", "mistral": "llama", "qwen2": "llama",
+MODEL_TYPES = {"gpt2": "gpt2", "gpt_neox": "gpt_neox", "llama": "llama", "mistral": "llama", "qwen2": "llama",
                "qwen3": "llama", "gpt_neo": "gpt_neo", "gemma": "gemma", "phi": "phi", "gptj": "gptj",
                "opt": "opt"}
 ROPE_TYPES = ("default", "linear", "dynamic", "llama3", "yarn")
@@ -46,6 +46,7 @@ class ModelConfig:
     post_ln: bool = False            # OPT-350m: LayerNorm after each residual add
     final_norm: bool = True
     norm_affine: bool = True         # OPT's layer_norm_elementwise_affine
+    norm_bias: bool = True           # nanoGPT's bias=False drops LayerNorm biases too
     word_embed_proj_dim: int = 0     # OPT: embeddings narrower than the residual (project_in/out)
     pos_offset: int = 0              # OPT: learned position p is row p + 2
 
@@ -111,6 +112,31 @@ def from_hf_config(d: dict) -> ModelConfig:
     return _READERS[MODEL_TYPES[mt]](d)
 
 
+def _gpt2(d: dict) -> ModelConfig:
+    C, nh, L = d["n_embd"], d["n_head"], d["n_layer"]
+    if d.get("scale_attn_by_inverse_layer_idx"):
+        raise ValueError("scale_attn_by_inverse_layer_idx is not supported; supported: one scale for all layers")
+    if d.get("add_cross_attention"):
+        raise ValueError("add_cross_attention is not supported; supported: decoder-only GPT-2")
+    return ModelConfig(
+        family="gpt2", model_type="gpt2", n_layer=L, n_head=nh, n_kv_head=nh, head_dim=C // nh, n_embd=C,
+        vocab_size=d["vocab_size"], block_size=d.get("n_positions", 1024), positions="learned",
+        mlp_width=d.get("n_inner") or 4 * C, activation=_require_act(d.get("activation_function", "gelu_new")),
+        norm_eps=d.get("layer_norm_epsilon", 1e-5), tied=bool(d.get("tie_word_embeddings", True)),
+        windows=(None,) * L, attn_scale=None if d.get("scale_attn_weights", True) else 1.0,
+        qkv_bias=True, out_bias=True, mlp_bias=True)
+
+
+def from_nanogpt_args(args: dict, activation: str = "gelu") -> ModelConfig:
+    """ModelConfig of a nanoGPT checkpoint's model_args (its GELU is the exact erf form)."""
+    C, L, bias = args["n_embd"], args["n_layer"], bool(args.get("bias", True))
+    return ModelConfig(
+        family="gpt2", model_type="nanogpt", n_layer=L, n_head=args["n_head"], n_kv_head=args["n_head"],
+        head_dim=C // args["n_head"], n_embd=C, vocab_size=args["vocab_size"], block_size=args["block_size"],
+        positions="learned", mlp_width=4 * C, activation=_require_act(activation), norm_eps=1e-5, tied=True,
+        windows=(None,) * L, qkv_bias=bias, out_bias=bias, mlp_bias=bias, norm_bias=bias)
+
+
 def _gpt_neox(d: dict) -> ModelConfig:
     C, nh = d["hidden_size"], d["num_attention_heads"]
     hs = C // nh
@@ -137,14 +163,16 @@ def _llama(d: dict) -> ModelConfig:
     if partial != 1.0:
         raise ValueError(f"partial_rotary_factor {partial} is not supported for {mt}; supported: 1.0")
     windows = _llama_windows(d, L)
-    bias = bool(d.get("attention_bias", mt == "qwen2"))
+    # which projections have biases is fixed per model_type in transformers (mistral: none; qwen2:
+    # q/k/v only), configurable only for llama and qwen3 (attention_bias) and llama's MLP (mlp_bias)
+    bias = {"mistral": False, "qwen2": True}.get(mt, bool(d.get("attention_bias", False)))
     return ModelConfig(
         family="llama", model_type=mt, n_layer=L, n_head=nh, n_kv_head=d.get("num_key_value_heads") or nh,
         head_dim=hs, n_embd=C, vocab_size=d["vocab_size"], block_size=d.get("max_position_embeddings", 2048),
         positions="rotary", mlp_width=d["intermediate_size"], activation=_require_act(d.get("hidden_act", "silu")),
         norm_eps=d.get("rms_norm_eps", 1e-6), tied=bool(d.get("tie_word_embeddings", False)), rotary_dim=hs,
         rope=rope, windows=windows, qkv_bias=bias, out_bias=bias and mt != "qwen2",
-        mlp_bias=bool(d.get("mlp_bias", False)), qk_norm=mt == "qwen3")
+        mlp_bias=mt == "llama" and bool(d.get("mlp_bias", False)), qk_norm=mt == "qwen3")
 
 
 def _llama_windows(d: dict, L: int) -> tuple:
@@ -246,5 +274,5 @@ def _opt(d: dict) -> ModelConfig:
         word_embed_proj_dim=proj if proj != C else 0, pos_offset=2)
 
 
-_READERS = {"gpt_neox": _gpt_neox, "llama": _llama, "gpt_neo": _gpt_neo, "gemma": _gemma, "phi": _phi,
+_READERS = {"gpt2": _gpt2, "gpt_neox": _gpt_neox, "llama": _llama, "gpt_neo": _gpt_neo, "gemma": _gemma, "phi": _phi,
             "gptj": _gptj, "opt": _opt}

@@ -18,7 +18,7 @@ import torch
 from .config import ModelConfig, from_hf_config
 
 # family -> (module, class); imported on first use
-CLASSES = {"gpt_neox": ("gpt_neox", "GPTNeoX"), "llama": ("llama", "Llama"), "gpt_neo": ("gpt_neo", "GPTNeo"),
+CLASSES = {"gpt2": ("gpt2", "GPT2"), "gpt_neox": ("gpt_neox", "GPTNeoX"), "llama": ("llama", "Llama"), "gpt_neo": ("gpt_neo", "GPTNeo"),
            "gemma": ("gemma", "Gemma"), "phi": ("phi", "Phi"), "gptj": ("gptj", "GPTJ"), "opt": ("opt", "OPT")}
 
 # buffers that transformers < 5 wrote into checkpoints; none of them is a weight
@@ -54,7 +54,10 @@ def _load_bin(path: str) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def load_state(model: torch.nn.Module, sd: dict[str, torch.Tensor], dtype=torch.float32) -> torch.nn.Module:
+def load_state(model: torch.nn.Module, sd: dict[str, torch.Tensor], dtype=torch.float32,
+               hf_layout: bool = True) -> torch.nn.Module:
+    """Load `sd` strictly. hf_layout: GPT-2's Conv1D weights are stored (in, out) and are transposed
+    (False for nanoGPT and our files, which store nn.Linear's (out, in))."""
     cfg = model.cfg
     head, emb = model.TIED
     want = model.state_dict()
@@ -65,6 +68,9 @@ def load_state(model: torch.nn.Module, sd: dict[str, torch.Tensor], dtype=torch.
         names = {k: (n if n in want else prefix + n) for k, n in names.items()}
     origin = {n: k for k, n in names.items()}
     sd = {n: sd[k] for k, n in names.items()}
+    if hf_layout:
+        conv = getattr(model, "CONV1D", ())
+        sd = {k: (v.t() if conv and k.endswith(conv) else v) for k, v in sd.items()}
     if cfg.tied:
         if emb in sd:
             sd[head] = sd[emb]       # transformers ties them; a stored copy of the head is ignored as it is

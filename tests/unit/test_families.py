@@ -17,10 +17,12 @@ T = 12          # longer than every window below (5), so the band is exercised
 
 # case -> (family kind in tests/families.py, config overrides, HF module paths of attention / MLP)
 NEOX = ("gpt_neox.layers.{l}.attention", "gpt_neox.layers.{l}.mlp")
-LLAMA = ("model.layers.{l}.self_attn", "model.layers.{l}.mlp")
 NEO = ("transformer.h.{l}.attn", "transformer.h.{l}.mlp")
+LLAMA = ("model.layers.{l}.self_attn", "model.layers.{l}.mlp")
 OPT = ("model.decoder.layers.{l}.self_attn", "model.decoder.layers.{l}.fc2")
 CASES = {
+    "gpt2": ("gpt2", {}, NEO),
+    "gpt2_unscaled_relu": ("gpt2", dict(scale_attn_weights=False, activation_function="relu", n_inner=80), NEO),
     "gpt_neox": ("gpt_neox", {}, NEOX),
     "gpt_neox_sequential": ("gpt_neox", dict(use_parallel_residual=False, attention_bias=False, rope_parameters={
         "rope_type": "default", "rope_theta": 777.0, "partial_rotary_factor": 0.25}), NEOX),
@@ -39,6 +41,7 @@ CASES = {
     "qwen2_bias": ("qwen2", {}, LLAMA),
     "qwen2_sliding_layer1": ("qwen2", dict(use_sliding_window=True, sliding_window=4, max_window_layers=1), LLAMA),
     "qwen3_qk_norm": ("qwen3", {}, LLAMA),
+    "qwen3_bias": ("qwen3", dict(attention_bias=True), LLAMA),
     "gemma": ("gemma", {}, LLAMA),
     "gpt_neo": ("gpt_neo", {}, NEO),
     "gpt_neo_local_first": ("gpt_neo", dict(attention_types=[[["local", "global"], 1]], window_size=3), NEO),
@@ -290,3 +293,20 @@ def test_old_buffers_in_a_bin_file_are_not_weights(tmp_path):
     want, _ = hf_forward(hf, ids)
     with torch.no_grad():
         assert (load_folder(tmp_path / "n")(ids[None]).logits[0] - want).abs().max() <= TOL
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_nanogpt_layout_equals_an_independent_reference(bias):
+    """nanoGPT's nn.Linear (out, in) weights, bias=False dropping LayerNorm biases too, against the
+    plain-torch GPT-2 of tests/reference.py (exact-erf GELU, as nanoGPT's nn.GELU)."""
+    from gptviz.models import build as build_model, from_nanogpt_args, load_state
+    from tests.reference import nanogpt_state, reference_forward
+    sd, args = nanogpt_state(n_layer=2, n_head=4, n_embd=32, block_size=16, vocab_size=300, bias=bias)
+    ours = load_state(build_model(from_nanogpt_args(args)), sd, hf_layout=False)
+    ids = _ids(n=T) * 2
+    want_logits, want_att = reference_forward(sd, 2, 4, ids)
+    with torch.no_grad():
+        out = ours(ids[None])
+    assert (out.logits[0] - want_logits).abs().max() <= TOL
+    for l in range(2):
+        assert (ours.pattern(out, l)[0] - want_att[l]).abs().max() <= TOL
