@@ -93,6 +93,13 @@ def _rope(d: dict, head_dim: int, theta_key: str = "rope_theta", partial_key: st
     return rope, partial
 
 
+def _check_windows(cfg: ModelConfig) -> ModelConfig:
+    for w in cfg.windows:
+        if w is not None and (not isinstance(w, int) or w < 1):
+            raise ValueError(f"attention window {w!r} must be a positive whole number of positions")
+    return cfg
+
+
 def _refuse_unimplemented(d: dict) -> None:
     if d.get("alibi") or d.get("position_embedding_type") == "alibi":
         raise ValueError("alibi position biases are not supported; supported: learned and rotary positions")
@@ -109,7 +116,7 @@ def from_hf_config(d: dict) -> ModelConfig:
     if mt not in MODEL_TYPES:
         raise _fail(f"model_type {mt!r}", sorted(MODEL_TYPES))
     _refuse_unimplemented(d)
-    return _READERS[MODEL_TYPES[mt]](d)
+    return _check_windows(_READERS[MODEL_TYPES[mt]](d))
 
 
 def _gpt2(d: dict) -> ModelConfig:

@@ -95,7 +95,7 @@ class GPTNeo(CausalLM):
         if offset + T > self.cfg.block_size:
             raise ValueError(f"{offset + T} positions exceed the model's {self.cfg.block_size} learned positions")
         tok = rec("embed", t.wte(idx))                                           # (B, T, C)
-        pos = rec("pos_embed", t.wpe(torch.arange(offset, offset + T, device=idx.device)))   # (T, C)
+        pos = rec("pos_embed", t.wpe(torch.arange(offset, offset + T, device=idx.device))[None])  # (1, T, C)
         x = tok + pos
         cache = []
         for l, block in enumerate(t.h):

@@ -102,7 +102,7 @@ class OPT(CausalLM):
             tok = d.project_in(tok)                                              # (B, T, C)
         tok = rec("embed", tok)
         pos = torch.arange(offset, offset + T, device=idx.device) + cfg.pos_offset
-        x = tok + rec("pos_embed", d.embed_positions(pos))                       # (B, T, C)
+        x = tok + rec("pos_embed", d.embed_positions(pos)[None])                 # (1, T, C) broadcast over B
         cache = []
         for l, layer in enumerate(d.layers):
             x, kv = layer(x, rec, l, past[l] if past else None)

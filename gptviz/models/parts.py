@@ -153,8 +153,18 @@ class Rotary:
         with torch.device("cpu"):
             return _INV_FREQ["dynamic"](self.dim, self.rope, seq_len)
 
+    def cache_valid(self, total: int) -> bool:
+        """Whether keys rotated for a shorter prefix stay right at `total` positions: not for dynamic
+        NTK beyond max_position_embeddings, whose base grows with the length. (transformers keeps the
+        grown base across calls; this follows a fresh transformers model at every length.)"""
+        return self.rope.get("rope_type") != "dynamic" or total <= self.rope["max_position_embeddings"]
+
     def cos_sin(self, offset: int, T: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin (T, 2 * ceil(dim/2)) for absolute positions offset .. offset+T-1, in fp32."""
+        if offset and not self.cache_valid(offset + T):
+            raise ValueError(f"dynamic rope: past {offset} + new {T} positions exceed max_position_embeddings "
+                             f"{self.rope['max_position_embeddings']}, which rescales every position's rotation; "
+                             f"cached keys do not apply, run a fresh pass")
         inv, scale = self.inv_freq(offset + T)   # dynamic NTK follows the whole sequence's length
         pos = torch.arange(offset, offset + T, device=device, dtype=torch.float32)
         freqs = pos[:, None] * inv.to(device)[None, :]                        # (T, dim/2)

@@ -115,6 +115,9 @@ def test_parity_with_transformers(case, style, tmp_path):
         assert out.points[f"blocks.{l}.attn.k"].shape == (1, cfg.n_kv_head, T, cfg.head_dim)
         assert out.points[f"blocks.{l}.attn.z"].shape == (1, cfg.n_head, T, cfg.head_dim)
     assert ("pos_embed" in out.points) == (cfg.positions == "learned")
+    for name in ("embed", "pos_embed", "blocks.0.resid_pre", "blocks.1.resid_post", "final_norm"):
+        if name in out.points:
+            assert out.points[name].shape[:2] == (1, T), name
 
 
 def test_old_style_config_reads_the_same_numbers(tmp_path):
@@ -149,7 +152,7 @@ def test_prefix_cache_equals_a_fresh_pass(case, tmp_path):
             assert (cont.logits[0] - fresh.logits[0, n:]).abs().max() <= TOL, (case, step, n)
             for name, t in cont.points.items():
                 want = fresh.points[name]
-                want = want[n:] if name == "pos_embed" else want[:, n:] if want.ndim == 3 else want[:, :, n:]
+                want = want[:, n:] if want.ndim == 3 else want[:, :, n:]           # (B, T, C) or (B, h, T, hs)
                 assert (t - want).abs().max() <= TOL, (case, step, name)
             for l in range(ours.cfg.n_layer):
                 assert (ours.pattern(cont, l) - ours.pattern(fresh, l)[:, :, n:]).abs().max() <= TOL
@@ -310,3 +313,26 @@ def test_nanogpt_layout_equals_an_independent_reference(bias):
     assert (out.logits[0] - want_logits).abs().max() <= TOL
     for l in range(2):
         assert (ours.pattern(out, l)[0] - want_att[l]).abs().max() <= TOL
+
+
+def test_dynamic_rope_cache_is_refused_once_the_base_grows(tmp_path):
+    """Dynamic NTK rescales every rotation once the prompt outgrows max_position_embeddings (8 here):
+    within it a cached prefix equals a fresh pass; beyond it the continuation is refused, not wrong."""
+    kind, overrides, _ = CASES["llama_dynamic"]
+    hf = build(kind, **overrides)
+    ours = load_folder(save(hf, tmp_path / "dyn"))
+    ids = _ids(n=10)
+    with torch.no_grad():
+        head = ours(ids[None, :6])
+        cont = ours(ids[None, 6:8], past=head.cache)
+        assert (cont.logits[0] - ours(ids[None, :8]).logits[0, 6:]).abs().max() <= TOL
+        with pytest.raises(ValueError, match="dynamic rope.*max_position_embeddings 8"):
+            ours(ids[None, 6:10], past=head.cache)
+        want, _ = hf_forward(hf, ids)                         # a fresh pass past the limit still matches
+        assert (ours(ids[None]).logits[0] - want).abs().max() <= TOL
+
+
+def test_zero_window_is_refused(tmp_path):
+    d = json.loads((save(build("mistral"), tmp_path / "m") / "config.json").read_text())
+    with pytest.raises(ValueError, match="window 0 must be a positive"):
+        from_hf_config({**d, "sliding_window": 0})
