@@ -6,11 +6,13 @@
     out.points["blocks.0.attn.q"]                   # activation points, named as in DESIGN.md
     model(ids2, past=out.cache)                     # continue from the cached prefix
 
-Families: gpt2 (also nanoGPT's layout), gpt_neox (Pythia), llama (Llama, Mistral, Qwen2, Qwen3, SmolLM), gpt_neo, gemma, phi, gptj, opt.
+Families: gpt2 (also nanoGPT's layout), gpt_neox (Pythia), llama (Llama, Mistral, Qwen2, Qwen3,
+SmolLM), gpt_neo, gemma, phi, gptj, opt.
 """
 from .config import FAMILIES, MODEL_TYPES, ModelConfig, from_hf_config, from_nanogpt_args
 from .load import build, load_folder, load_state, read_tensors
 from .parts import Output, attention_pattern, trim
 
-__all__ = ["FAMILIES", "MODEL_TYPES", "ModelConfig", "from_hf_config", "from_nanogpt_args", "build", "load_folder", "load_state",
+__all__ = ["FAMILIES", "MODEL_TYPES", "ModelConfig", "from_hf_config", "from_nanogpt_args", "build", "load_folder",
+           "load_state",
            "read_tensors", "Output", "attention_pattern", "trim"]

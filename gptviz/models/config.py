@@ -215,7 +215,8 @@ def _gpt_neo(d: dict) -> ModelConfig:
         family="gpt_neo", model_type="gpt_neo", n_layer=L, n_head=d["num_heads"], n_kv_head=d["num_heads"],
         head_dim=C // d["num_heads"], n_embd=C, vocab_size=d["vocab_size"],
         block_size=d.get("max_position_embeddings", 2048), positions="learned",
-        mlp_width=d.get("intermediate_size") or 4 * C, activation=_require_act(d.get("activation_function", "gelu_new")),
+        mlp_width=d.get("intermediate_size") or 4 * C,
+        activation=_require_act(d.get("activation_function", "gelu_new")),
         norm_eps=d.get("layer_norm_epsilon", 1e-5), tied=bool(d.get("tie_word_embeddings", True)),
         windows=tuple(w if t == "local" else None for t in layers), attn_scale=1.0,
         qkv_bias=False, out_bias=True, mlp_bias=True)

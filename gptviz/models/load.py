@@ -18,7 +18,8 @@ import torch
 from .config import ModelConfig, from_hf_config
 
 # family -> (module, class); imported on first use
-CLASSES = {"gpt2": ("gpt2", "GPT2"), "gpt_neox": ("gpt_neox", "GPTNeoX"), "llama": ("llama", "Llama"), "gpt_neo": ("gpt_neo", "GPTNeo"),
+CLASSES = {"gpt2": ("gpt2", "GPT2"), "gpt_neox": ("gpt_neox", "GPTNeoX"), "llama": ("llama", "Llama"),
+           "gpt_neo": ("gpt_neo", "GPTNeo"),
            "gemma": ("gemma", "Gemma"), "phi": ("phi", "Phi"), "gptj": ("gptj", "GPTJ"), "opt": ("opt", "OPT")}
 
 # buffers that transformers < 5 wrote into checkpoints; none of them is a weight
@@ -50,6 +51,10 @@ def read_tensors(folder: Path) -> dict[str, torch.Tensor]:
     raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin (or sharded index) in {folder}")
 
 
+def _few(keys: list[str]) -> str:
+    return f"{keys[:5]}{' …' if len(keys) > 5 else ''}"
+
+
 def _load_bin(path: str) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
@@ -77,8 +82,8 @@ def load_state(model: torch.nn.Module, sd: dict[str, torch.Tensor], dtype=torch.
     missing = [k for k in want if k not in sd]
     extra = [origin.get(k, k) for k in sd if k not in want]              # named as the file names them
     if missing or extra:
-        raise ValueError(f"{cfg.model_type} checkpoint does not match: missing {missing[:5]}"
-                         f"{' …' if len(missing) > 5 else ''}, unexpected {extra[:5]}{' …' if len(extra) > 5 else ''}")
+        raise ValueError(f"{cfg.model_type} checkpoint does not match: missing {_few(missing)}, "
+                         f"unexpected {_few(extra)}")
     for k, v in sd.items():
         if tuple(v.shape) != tuple(want[k].shape):
             raise ValueError(f"{origin.get(k, k)}: checkpoint shape {tuple(v.shape)} "
