@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QVBoxLayout, QWidget)
 
 from ..views.frame import GenerateJob, Request
@@ -25,15 +25,15 @@ from .panels.tokens import TokensPanel
 from . import help_texts
 from .prompt import Debouncer, PromptEditor
 from .window_export import ExportActions
+from .window_files import FileActions
 from .window_generation import GenerationActions
 from .window_layout import CENTRAL_MIN, LayoutActions, scrolled
 from .worker import ModelInfo, WorkerClient
 
-MAX_RECENT = 8
 DEFAULT_PROMPT = "Once upon a time, there was a little girl named Lily. She loved to play with her"
 
 
-class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
+class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, QMainWindow):
     frameShown = Signal(object)        # the Frame now on screen (for tests and --screenshot)
     exported = Signal(str, str)        # path, "" or why the export failed
 
@@ -51,6 +51,7 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
         self.client.frameReady.connect(self._on_frame)
         self.client.computeFailed.connect(self._on_compute_failed)
         self.client.modelLoaded.connect(self._on_loaded)
+        self.client.geometryReady.connect(self._on_geometry)
         self.client.loadFailed.connect(self._on_load_failed)
         self.client.busyChanged.connect(self._on_busy)
         self.client.generated.connect(self._on_generated)
@@ -64,6 +65,8 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
         self._init_export()
         self.resize(1600, 1000)
         self._init_layout(restored=self._restore())
+        self.editor.setPlainText(DEFAULT_PROMPT)        # on screen at once; computed when the model is ready
+        self.debouncer.cancel()
 
     # ---------- construction ----------
     def _dock(self, title: str, widget, area, name: str) -> QDockWidget:
@@ -88,7 +91,11 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
         prompt_box = QWidget()
         lay = QVBoxLayout(prompt_box)
         lay.setContentsMargins(4, 4, 4, 4)
+        self.loading_note = QLabel("")
+        self.loading_note.setStyleSheet("color: #92400e; background: #fef3c7; padding: 3px;")
+        self.loading_note.hide()
         lay.addWidget(self.editor)
+        lay.addWidget(self.loading_note)
         lay.addWidget(self.error_banner)
         self.tokens = TokensPanel()
         self.norms = NormsPanel()
@@ -245,6 +252,8 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
         for dock, show in self._dock_views():
             if not dock.panel.visibleRegion().isEmpty():
                 show(frame)                 # hidden tabs catch up when they are shown (_show_dock)
+        if not self.info.geometry:
+            self.client.request_geometry()    # after the first frame: it takes seconds and few panels need it
         latency = (time.perf_counter() - frame.request.created) * 1e3
         self.latency_label.setText(f"update {latency:.0f} ms (model {frame.compute_ms:.0f} ms)")
         self.frameShown.emit(frame)
@@ -282,31 +291,49 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
 
     # ---------- loading ----------
     def load(self, path) -> None:
-        self.model_label.setText(f"loading {path or 'the built-in model'}…")
+        what = path or "the built-in model"
+        self.model_label.setText(f"loading {what}…")
+        self.loading_note.setText(f"Loading {what}… the panels fill in as soon as it is ready.")
+        self.loading_note.show()
         self.client.load(None if path is None else str(path))
 
     def _on_loaded(self, info: ModelInfo) -> None:
         self.info = info
         self.frame = None
+        self.loading_note.hide()
         self.setWindowTitle(f"gptviz — {info.name}")
         for panel in self.panels().values():
             clear = getattr(panel, "clear_readout", None)   # hover text described the previous model
             if clear is not None:
                 clear()
         self.attention.set_model(info.config.n_layer, info.config.n_head)
-        if info.geometry:
-            self.geometry.set_geometry(info.geometry)
-        self.norms.set_shared_ids((info.geometry or {}).get("shared_ids"))
+        self._show_geometry()
         self.bos_action.setEnabled(info.eot_id is not None)
         self._show_model_label()
         if info.fmt != "builtin" and info.source not in ("built-in",) and "resources" not in Path(info.source).parts:
             self._add_recent(info.source)
         if not self.editor.toPlainText():
-            self.editor.setPlainText(DEFAULT_PROMPT)    # textChanged submits
+            self.editor.setPlainText(DEFAULT_PROMPT)
+        self.debouncer.cancel()                          # submitted now, not again 100 ms later
         self.submit()
+
+    def _on_geometry(self, info) -> None:
+        if info is None or self.info is None or (info.source, info.name) != (self.info.source, self.info.name):
+            return                               # for a model that is no longer loaded
+        self.info = info
+        self._show_geometry()
+        if self.frame is not None:
+            self._on_frame(self.frame)           # token chips and norms mark the shared embedding rows
+
+    def _show_geometry(self) -> None:
+        g = self.info.geometry
+        if "position_norm" in g:
+            self.geometry.set_geometry(g)
+        self.norms.set_shared_ids(g.get("shared_ids"))
 
     def _on_load_failed(self, what: str, msg: str) -> None:
         self.last_error = msg
+        self.loading_note.hide()
         box = QMessageBox(QMessageBox.Warning, "Could not open checkpoint",
                           f"{what} could not be opened.\n\n{msg}" +
                           ("\n\nThe previous model is still loaded." if self.info else ""), parent=self)
@@ -326,44 +353,6 @@ class MainWindow(LayoutActions, ExportActions, GenerationActions, QMainWindow):
             f"{i.name}  ·  {c.n_params() / 1e6:.2f}M params  ·  {c.n_layer} layers × {c.n_head} heads, "
             f"d_model {c.n_embd}  ·  context {c.block_size}  ·  {i.tokenizer} tokenizer"
             + ("  ·  ⚠ " + "; ".join(i.warnings) if i.warnings else ""))
-
-    def open_file_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "",
-                                              "Checkpoints (*.safetensors *.bin *.pt *.pth *.ckpt);;All files (*)")
-        if path:
-            self.load(path)
-
-    def open_folder_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open checkpoint folder")
-        if path:
-            self.load(path)
-
-    def open_from_hf_cache(self) -> None:
-        from ..checkpoints.hf import cached_gpt2_models
-        models = cached_gpt2_models()
-        if not models:
-            QMessageBox.information(self, "Hugging Face cache",
-                                    "No GPT-2-family models were found in the local Hugging Face cache.")
-            return
-        name, ok = QInputDialog.getItem(self, "Open from Hugging Face cache", "Model:", [m for m, _ in models], 0, False)
-        if ok:
-            self.load(dict(models)[name])
-
-    def _add_recent(self, path: str) -> None:
-        recent = [p for p in self.recent_files() if p != path]
-        self.settings.setValue("recentFiles", ([path] + recent)[:MAX_RECENT])
-        self._refresh_recent()
-
-    def recent_files(self) -> list[str]:
-        v = self.settings.value("recentFiles") or []
-        return [v] if isinstance(v, str) else list(v)
-
-    def _refresh_recent(self) -> None:
-        self.recent_menu.clear()
-        for p in self.recent_files():
-            a = self.recent_menu.addAction(p)
-            a.triggered.connect(lambda _=False, p=p: self.load(p))
-        self.recent_menu.setEnabled(bool(self.recent_files()))
 
     def _about(self) -> None:
         from .. import __version__

@@ -35,6 +35,11 @@ class Debouncer(QObject):
         self.fire.emit()
         self.first = None
 
+    def cancel(self) -> None:
+        """Forget the pokes so far (their text is being submitted directly)."""
+        self._timer.stop()
+        self.first = None
+
 
 def utf16_len(text: str) -> int:
     """Qt counts positions in UTF-16 code units: an emoji is two."""

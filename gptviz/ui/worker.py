@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import atexit
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -26,7 +26,8 @@ class ModelInfo:
     tokenizer: str
     eot_id: int | None                   # the tokenizer's <|endoftext|>, None when it has none
     warnings: list[str] = field(default_factory=list)
-    geometry: dict = field(default_factory=dict)   # analysis.geometry.embedding_geometry of the weights
+    geometry: dict = field(default_factory=dict)   # analysis.geometry.embedding_geometry of the weights; empty
+    #                                               until geometryReady (computed after the first frame)
 
 
 def _message(e: BaseException) -> str:
@@ -42,28 +43,45 @@ class _Worker(QObject):
     generated = Signal(int, str)       # job id, the continuation so far
     generationDone = Signal(int, str)  # job id, "" or an error message
     allAttention = Signal(int, object, str)   # request id, (L, H, T, T) float32 or None, "" or an error message
+    geometryReady = Signal(object)     # the ModelInfo again, with its geometry
 
     def __init__(self, device: str):
         super().__init__()
         self.device = device
         self.builder: FrameBuilder | None = None
+        self.info: ModelInfo | None = None
 
     @Slot(object)
     def load(self, path):
         try:
             from ..api import open_model
-            from ..analysis.geometry import embedding_geometry
             model = open_model(path, device=self.device)
             builder = FrameBuilder(model)
-            tr = model.model.transformer
-            geometry = embedding_geometry(tr.wte.weight.detach().float().cpu().numpy(),
-                                          tr.wpe.weight.detach().float().cpu().numpy())
         except (Exception, MemoryError) as e:   # the previous model stays loaded
             self.loadFailed.emit("the built-in model" if path is None else str(path), _message(e))
             return
         self.builder = builder
-        self.loaded.emit(ModelInfo(model.name, model.source, model.format, model.config, model.tokenizer.name,
-                                   model.tokenizer.eot_id, list(model.warnings), geometry))
+        self.info = ModelInfo(model.name, model.source, model.format, model.config, model.tokenizer.name,
+                              model.tokenizer.eot_id, list(model.warnings))
+        self.loaded.emit(self.info)
+
+    @Slot()
+    def geometry(self):
+        """The embeddings' geometry (seconds for a 50k vocabulary: its distinct rows are sorted), asked for
+        after the first frame so that it does not delay the panels."""
+        if self.builder is None or self.info.geometry:
+            self.geometryReady.emit(self.info)    # always answer: the client waits for it
+            return
+        from ..analysis.geometry import embedding_geometry
+        tr = self.builder.model.model.transformer
+        try:
+            g = embedding_geometry(tr.wte.weight.detach().float().cpu().numpy(),
+                                   tr.wpe.weight.detach().float().cpu().numpy())
+        except (Exception, MemoryError) as e:
+            traceback.print_exc()
+            g = {"error": _message(e)}
+        self.info = replace(self.info, geometry=g)
+        self.geometryReady.emit(self.info)
 
     @Slot(object)
     def compute(self, req: Request):
@@ -121,10 +139,12 @@ class WorkerClient(QObject):
     generated = Signal(int, str)
     generationDone = Signal(int, str)
     allAttention = Signal(int, object, str)
+    geometryReady = Signal(object)
     _toCompute = Signal(object)
     _toLoad = Signal(object)
     _toGenerate = Signal(object)
     _toAllAttention = Signal(object)
+    _toGeometry = Signal()
 
     def __init__(self, device: str = "cpu", parent=None):
         super().__init__(parent)
@@ -137,6 +157,8 @@ class WorkerClient(QObject):
         self._toGenerate.connect(self._worker.generate)
         self._toAllAttention.connect(self._worker.all_attention)
         self._worker.allAttention.connect(self.allAttention)
+        self._toGeometry.connect(self._worker.geometry)
+        self._worker.geometryReady.connect(self._on_geometry)
         self._worker.generated.connect(self.generated)
         self._worker.generationDone.connect(self._on_generation_done)
         self._worker.frameReady.connect(self._on_frame)
@@ -150,6 +172,7 @@ class WorkerClient(QObject):
         self.loading = False
         self.generating = None         # the GenerateJob under way
         self.sent = 0                  # requests actually computed (for tests and the status bar)
+        self.geometry_pending = False
 
     # --- requests ---
     def submit(self, req: Request) -> None:
@@ -212,6 +235,16 @@ class WorkerClient(QObject):
         if self.running is None:
             self._next()
 
+    # --- geometry ---
+    def request_geometry(self) -> None:
+        if not self.geometry_pending:
+            self.geometry_pending = True
+            self._toGeometry.emit()
+
+    def _on_geometry(self, info) -> None:
+        self.geometry_pending = False
+        self.geometryReady.emit(info)
+
     # --- exports ---
     def all_attention(self, req: Request) -> None:
         """Ask for every layer's attention of `req`'s text; `allAttention` answers after the running job."""
@@ -219,7 +252,8 @@ class WorkerClient(QObject):
 
     @property
     def idle(self) -> bool:
-        return self.running is None and self.pending is None and not self.loading and self.generating is None
+        return (self.running is None and self.pending is None and not self.loading and self.generating is None
+                and not self.geometry_pending)
 
     def shutdown(self, timeout_ms: int = 1500) -> bool:
         """Stop the thread after the current job, waiting at most `timeout_ms`; True when it has stopped.
