@@ -239,7 +239,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
                       else None, created=created)
         self.client.submit(req)
 
-    def _on_frame(self, frame) -> None:
+    def _on_frame(self, frame, fresh: bool = True) -> None:
         if frame.request.id < (self.frame.request.id if self.frame else 0):
             return                        # an older request finished after a newer one was shown
         self.frame = frame
@@ -254,8 +254,9 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
                 show(frame)                 # hidden tabs catch up when they are shown (_show_dock)
         if not self.info.geometry:
             self.client.request_geometry()    # after the first frame: it takes seconds and few panels need it
-        latency = (time.perf_counter() - frame.request.created) * 1e3
-        self.latency_label.setText(f"update {latency:.0f} ms (model {frame.compute_ms:.0f} ms)")
+        if fresh:                             # (a redraw of the same frame is no update to time)
+            latency = (time.perf_counter() - frame.request.created) * 1e3
+            self.latency_label.setText(f"update {latency:.0f} ms (model {frame.compute_ms:.0f} ms)")
         self.frameShown.emit(frame)
 
     def _dock_views(self):
@@ -323,7 +324,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.info = info
         self._show_geometry()
         if self.frame is not None:
-            self._on_frame(self.frame)           # token chips and norms mark the shared embedding rows
+            self._on_frame(self.frame, fresh=False)   # token chips and norms mark the shared embedding rows
 
     def _show_geometry(self) -> None:
         g = self.info.geometry
