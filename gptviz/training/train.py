@@ -166,7 +166,7 @@ def train(a: TrainConfig) -> tuple[GPT, dict]:
 
     snaps = Snapshots(a, cfg, tok, a.name or out.stem)
     if snaps.on and step == 0:                  # the untrained start: the timeline's baseline
-        snaps.write(0, full_state(), facts_now(False, evaluate(model, files, a, autocast, vocab)), None)
+        snaps.write(0, model.state_dict(), facts_now(False, evaluate(model, files, a, autocast, vocab)), None, vocab)
     first_step = step               # --repeat-grow counts from where this run (or resumed phase) starts
     model.train()
     ema = aux_ema = None
@@ -204,7 +204,7 @@ def train(a: TrainConfig) -> tuple[GPT, dict]:
                 facts = save(final=step == a.steps, val=val)
         if snaps.due(step, last):
             v = val if step % a.eval_interval == 0 or step == last else evaluate(model, files, a, autocast, vocab)
-            snaps.write(step, full_state(), facts_now(step == a.steps, v), ema)
+            snaps.write(step, model.state_dict(), facts_now(step == a.steps, v), ema, vocab)
         if not a.keep_best and a.save_interval and step % a.save_interval == 0 and step < last:
             save(final=False, val=evaluate(model, files, a, autocast, vocab))
         tps = tokens_seen / max(elapsed, 1e-9)

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 import gptviz
 from gptviz.checkpoints.errors import CheckpointError
+from gptviz.checkpoints.native import ROWS, load_native
 from gptviz.checkpoints.snapshots import find_snapshots
 from gptviz.cli import main
 from gptviz.core.tokenizer import gpt2_tokenizer
@@ -54,7 +56,7 @@ def test_snapshots_written_with_their_facts(run):
     for s in steps:
         with safe_open(str(folder / f"step-{s:06d}.safetensors"), "pt") as f:
             meta = json.loads(f.metadata()["snapshot"])
-            assert all(f.get_slice(k).get_dtype() == "F16" for k in f.keys())
+            assert all(f.get_slice(k).get_dtype() == ("I32" if k == ROWS else "F16") for k in f.keys())
         assert meta["step"] == s and meta["tokens_seen"] == s * BATCH * BLOCK
         assert set(meta["val_loss"]) == {"noise.txt"} and (meta["train_loss"] is None) == (s == 0)
         if s and s % 50 == 0:                              # an evaluation step: the history's numbers
@@ -62,10 +64,13 @@ def test_snapshots_written_with_their_facts(run):
             assert meta["train_loss"] == h["train"] and meta["val_loss"]["noise.txt"] == h["noise.txt"]
     assert json.loads(safe_open(str(folder / "step-000000.safetensors"), "pt").metadata()["snapshot"]
                       )["val_loss"]["noise.txt"] == pytest.approx(np.log(50257), abs=0.5)   # untrained: ~uniform
-    with safe_open(str(out), "pt") as a, safe_open(str(folder / f"step-{STEPS:06d}.safetensors"), "pt") as b:
-        assert set(a.keys()) == set(b.keys())
-        for k in a.keys():                                 # the last snapshot is the final model, in fp16
-            np.testing.assert_array_equal(a.get_tensor(k).half().numpy(), b.get_tensor(k).numpy(), err_msg=k)
+    final, last = load_native(out), load_native(folder / f"step-{STEPS:06d}.safetensors")
+    assert set(final.state_dict) == set(last.state_dict) and last.config == final.config
+    for k, v in final.state_dict.items():                  # the last snapshot is the final model, in fp16
+        np.testing.assert_array_equal(v.half().float().numpy(), last.state_dict[k].numpy(), err_msg=k)
+    wte = final.state_dict["transformer.wte.weight"].numpy()                       # (V, C)
+    with safe_open(str(folder / f"step-{STEPS:06d}.safetensors"), "pt") as f:     # only the distinct rows stored
+        assert f.get_slice("transformer.wte.weight").get_shape() == [len(np.unique(wte, axis=0)), 64]
 
 
 def test_previous_token_score_rises_across_the_run(run):
@@ -92,7 +97,8 @@ def _numpy_scores(att, ids):
 def test_scores_equal_a_reference_forward_of_the_snapshot(run):
     path = run[1] / "step-000200.safetensors"
     with safe_open(str(path), "pt") as f:
-        sd = {k: f.get_tensor(k).float() for k in f.keys()}
+        sd = {k: f.get_tensor(k).float() for k in f.keys() if k != ROWS}
+        sd["transformer.wte.weight"] = sd["transformer.wte.weight"][f.get_tensor(ROWS).long()]   # (V, C)
     logits, atts = reference_forward(sd, 2, 2, torch.tensor(PROMPT_IDS), gelu_approx="tanh")
     (point,) = iter_timeline(run[1], PROMPT, snapshots=[s for s in find_snapshots(run[1]) if s.step == 200])
     s = point.scores
@@ -104,6 +110,18 @@ def test_scores_equal_a_reference_forward_of_the_snapshot(run):
         np.testing.assert_allclose(s.induction[layer], ind, atol=1e-5)
     flat = int(np.argmax(s.prev))
     assert s.best("prev") == (flat // 2, flat % 2, pytest.approx(s.prev.max()))
+
+
+@pytest.mark.parametrize("rows, expect", [(lambda r: r.clamp(max=0) + 10 ** 6, "points outside"),
+                                           (lambda r: r[:-1], "has shape"), (lambda r: r.float(), "not an integer")])
+def test_hostile_vocab_rows_are_refused(run, tmp_path, rows, expect):
+    src = run[1] / "step-000100.safetensors"
+    with safe_open(str(src), "pt") as f:
+        tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+    tensors[ROWS] = rows(tensors[ROWS])
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match=expect):
+        gptviz.load(str(tmp_path / "bad.safetensors"))
 
 
 def test_prompt_loss_is_cross_entropy():
