@@ -1,4 +1,6 @@
-"""Tokenizers: GPT-2 byte-level BPE (tiktoken, offline), BPE from Hugging Face files, nanoGPT characters."""
+"""Tokenizers: GPT-2 byte-level BPE (tiktoken, offline), BPE from Hugging Face files, nanoGPT characters.
+
+Other tokenizer.json files (Llama, Mistral, Qwen, Gemma...) are in hf_tokenizer.py."""
 from __future__ import annotations
 
 import base64
@@ -54,10 +56,16 @@ def display_form(data: bytes) -> str:
 
 
 class Tokenizer:
-    """Common interface: encode/decode plus per-id bytes for display."""
+    """Common interface: encode/decode plus per-id bytes for display.
+
+    bos_id is the token a caller prepends for "prepend BOS" (None: there is none); add_bos says whether
+    the checkpoint expects it by default (Llama-style models do). encode itself never adds it.
+    """
     name: str = "tokenizer"
     n_vocab: int = 0
     eot_id: int | None = None
+    bos_id: int | None = None
+    add_bos: bool = False
 
     def encode(self, text: str) -> list[int]:
         raise NotImplementedError
@@ -69,8 +77,13 @@ class Tokenizer:
         raise NotImplementedError
 
     def piece(self, token_id: int) -> Piece:
-        data = self.token_bytes(int(token_id))
-        return Piece(int(token_id), display_form(data), data)
+        cache = self.__dict__.setdefault("_piece_cache", {})   # display forms cost more than encoding
+        token_id = int(token_id)
+        p = cache.get(token_id)
+        if p is None:
+            data = self.token_bytes(token_id)
+            p = cache[token_id] = Piece(token_id, display_form(data), data)
+        return p
 
     def pieces(self, ids) -> list[Piece]:
         return [self.piece(i) for i in ids]
@@ -88,6 +101,7 @@ class TiktokenTokenizer(Tokenizer):
         self.name = name
         self.n_vocab = encoding.n_vocab
         self.eot_id = encoding._special_tokens.get(ENDOFTEXT)
+        self.bos_id = self.eot_id          # GPT-2's bos_token is <|endoftext|> too
         self.is_gpt2 = is_gpt2
 
     def encode(self, text: str) -> list[int]:

@@ -120,3 +120,42 @@ def test_display_form_edge_cases():
     assert display_form("\u202eabc".encode()) == "\\u202eabc"   # RTL override cannot reorder the chip
     assert display_form(b"\x00") == "\\x00"
     assert display_form(b" \xe4\xbd") == "␣\\xe4\\xbd"
+
+
+def _gpt2_tokenizer_json(hf_files, folder, normalizer=None):
+    """GPT-2's tokenizer.json as the `tokenizers` library builds it from vocab.json + merges.txt."""
+    import tokenizers
+    from tokenizers import decoders, models, pre_tokenizers
+    tok = tokenizers.Tokenizer(models.BPE.from_file(str(hf_files / "vocab.json"), str(hf_files / "merges.txt")))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(["<|endoftext|>"])
+    if normalizer is not None:
+        tok.normalizer = normalizer
+    folder.mkdir(exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))
+    return tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+
+
+def test_gpt2_folders_stay_on_tiktoken(hf_files, tmp_path):
+    from transformers import GPT2Tokenizer
+    from gptviz.core.hf_tokenizer import tokenizer_from_hf_folder
+    ref = GPT2Tokenizer.from_pretrained(str(hf_files))
+    assert tokenizer_from_hf_folder(hf_files) is gpt2_tokenizer()            # vocab.json + merges.txt
+    lib = _gpt2_tokenizer_json(hf_files, tmp_path / "json_only")
+    tok = tokenizer_from_hf_folder(tmp_path / "json_only")                  # tokenizer.json alone
+    assert tok is gpt2_tokenizer()
+    for text in TEXTS:
+        assert tok.encode(text) == lib.encode(text, add_special_tokens=False).ids == ref.encode(text), text
+
+
+def test_gpt2_sized_but_different_goes_to_the_library(hf_files, tmp_path):
+    from tokenizers import normalizers
+    from gptviz.core.hf_tokenizer import HFTokenizer, tokenizer_from_hf_folder
+    lib = _gpt2_tokenizer_json(hf_files, tmp_path, normalizer=normalizers.NFKC())   # "ﬁ" -> "fi"
+    tok = tokenizer_from_hf_folder(tmp_path)
+    assert isinstance(tok, HFTokenizer) and tok.byte_level
+    for text in TEXTS + ["ﬁne ①"]:
+        assert tok.encode(text) == lib.encode(text, add_special_tokens=False).ids, text
+    assert tok.encode("ﬁne") == gpt2_tokenizer().encode("fine")
+    assert tok.eot_id == 50256 and tok.piece(50256).text == "<|endoftext|>"
