@@ -193,8 +193,13 @@ class HFTokenizer(Tokenizer):
             m = _BYTE_PIECE.fullmatch(token)
             if m:
                 return bytes([int(m.group(1), 16)])
-        if token_id in self._added:
+        if token_id in self.special_ids:
             return self._added[token_id].encode("utf-8", errors="surrogatepass")
+        if token_id in self._added:   # e.g. Gemma's runs of "▁": matched after the normalizer, so spaces
+            token = self._added[token_id]
+            if self.space_marker:
+                token = token.replace(self.space_marker, " ")
+            return token.encode("utf-8", errors="surrogatepass")
         if self.byte_level:
             table = _unicode_to_byte()
             if all(ch in table for ch in token):

@@ -286,6 +286,19 @@ def test_config_names_a_missing_token(folders, tmp_path):
     assert tok.bos_id == tok.encode("<s>")[0] and tok.add_bos   # fell back to the well-known name
 
 
+def test_added_whitespace_token_is_spaces(folders, tmp_path):
+    """Gemma-style: an added (not special) token "▁▁▁▁", matched after the normalizer made spaces "▁"."""
+    ref = tokenizers.Tokenizer.from_file(str(folders["gemma"] / "tokenizer.json"))
+    ref.add_tokens([tokenizers.AddedToken("▁▁▁▁", normalized=True, special=False)])
+    ref.save(str(tmp_path / "tokenizer.json"))
+    tok = tokenizer_from_hf_folder(tmp_path)
+    text = "a    b\n        c"
+    ids = tok.encode(text)
+    assert ids == ref.encode(text, add_special_tokens=False).ids and ids.count(ref.token_to_id("▁▁▁▁")) == 3
+    assert tok.piece(ref.token_to_id("▁▁▁▁")).text == "␣␣␣␣"
+    assert b"".join(p.bytes for p in tok.pieces(ids)) == text.encode()
+
+
 def test_unknown_characters_are_unk(folders):
     tok, ref = _load(folders, "unigram")
     ids = tok.encode("Ω")
