@@ -7,9 +7,11 @@ from .checkpoints.registry import load_checkpoint, load_default
 from .core.session import LoadedModel
 
 
-def open_model(path=None, device: str = "cpu") -> LoadedModel:
-    """A path or model id through the checkpoint registry; None for the embedded default."""
+def open_model(path=None, device: str = "cpu", dtype=None) -> LoadedModel:
+    """A path or model id through the checkpoint registry; None for the embedded default.
+    dtype: None or "fp32" computes in float32 (bf16/fp16 files too: exact parity); "bf16" keeps the
+    weights and activations in bfloat16 (half the memory)."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    ckpt = load_default() if path is None else load_checkpoint(path)
-    return LoadedModel(ckpt, device=device)
+    ckpt = load_default() if path is None else load_checkpoint(path, dtype=dtype)
+    return LoadedModel(ckpt, device=device, dtype=dtype)

@@ -1,5 +1,12 @@
-"""Hugging Face GPT-2 checkpoints: a folder (config.json + model.safetensors or pytorch_model.bin),
-a single weights file with config.json beside it, or a model id found in the local HF cache."""
+"""Hugging Face checkpoints of every supported family: a folder (config.json + model.safetensors, its
+sharded index, pytorch_model.bin or its sharded index), a single weights file with config.json beside
+it, or a model id found in the local HF cache.
+
+config.json's model_type picks the family (gptviz.models.MODEL_TYPES); anything unknown, or a config
+option that changes the math and is not implemented, is refused by name. Shapes are checked against
+the config from the file headers before any tensor is read; weights are read one at a time into memory
+of their own, as float32 (bf16/fp16 files too, for exact parity) or in the dtype asked for.
+"""
 from __future__ import annotations
 
 import json
@@ -7,104 +14,238 @@ import os
 import re
 from pathlib import Path
 
-from ..core.config import ConfigError, GPTConfig
-from ..core.tokenizer import TokenizerError, bpe_from_hf_files, gpt2_tokenizer
-from ..core.unembedding import LM_HEAD, keeps
+import torch
+
+from ..core.config import _LIMITS
+from ..core.tokenizer import Tokenizer, TokenizerError, bpe_from_hf_files, gpt2_tokenizer
+from ..models import MODEL_TYPES, ModelConfig, build_meta, from_hf_config, plan
+from ..models.load import WeightMismatch
 from .errors import CheckpointError
 from .loaded import Checkpoint
-from .safetensors_io import read_safetensors
+from .safetensors_io import CORRUPT, read_safetensors
 from .torch_io import load_torch_file
-from .validate import convert_tensors, mixed_prefix_warning
+from .validate import check_fits_in_memory, mixed_prefix_warning
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
-                "gelu": "gelu"}
-# HF's Conv1D stores (in, out); torch Linear wants (out, in).
-_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+# families whose checkpoints use GPT-2's byte-level BPE (vocab.json + merges.txt and GPT-2's regex)
+GPT2_BPE = ("gpt2", "gpt_neo", "gptj", "opt")
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
-def config_from_hf(d: dict, source: str) -> GPTConfig:
-    if not isinstance(d, dict):
-        raise CheckpointError(f"{source}: config.json is not a JSON object")
-    mt = d.get("model_type")
-    if mt not in (None, "gpt2"):
-        raise CheckpointError(f"{source}: model_type {mt!r} is not GPT-2 (gptviz reads GPT-2-architecture models)")
-    act = d.get("activation_function", "gelu_new")
-    if act not in _ACTIVATIONS:
-        raise CheckpointError(f"{source}: activation_function {act!r} is not supported")
-    if d.get("scale_attn_by_inverse_layer_idx") or d.get("scale_attn_weights") is False:
-        raise CheckpointError(f"{source}: non-standard attention scaling is not supported")
-    try:
-        return GPTConfig(n_layer=d.get("n_layer", 12), n_head=d.get("n_head", 12), n_embd=d.get("n_embd", 768),
-                         block_size=d.get("n_positions", d.get("n_ctx", 1024)), vocab_size=d.get("vocab_size", 50257),
-                         bias=True, layer_norm_eps=float(d.get("layer_norm_epsilon", 1e-5)),
-                         activation=_ACTIVATIONS[act], n_inner=d.get("n_inner"),
-                         tie_word_embeddings=bool(d.get("tie_word_embeddings", True)))
-    except (ConfigError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{source}: config.json: {e}") from None
-
-
-def _renamer(cfg: GPTConfig):
-    def rename(k: str) -> str | None:
-        if k.endswith((".attn.bias", ".attn.masked_bias")):
-            return None                      # causal-mask buffers, not weights
-        if k == LM_HEAD:
-            return k if keeps(k, cfg.tie_word_embeddings) else None
-        return k if k.startswith("transformer.") else "transformer." + k
-    return rename
-
-
-def _transposed(cfg: GPTConfig) -> frozenset[str]:
-    return frozenset(f"transformer.h.{i}.{n}" for i in range(cfg.n_layer) for n in _CONV1D)
-
-
 def find_weights(folder: Path) -> Path | None:
-    for name in WEIGHT_FILES:
+    """The weights file (or sharded index) of a HF folder, safetensors first."""
+    for name in (WEIGHT_FILES[0], INDEX_FILES[0], WEIGHT_FILES[1], INDEX_FILES[1]):
         if (folder / name).is_file():
             return folder / name
     return None
 
 
-def load_hf(path: Path) -> Checkpoint:
+def read_config(folder: Path, source) -> tuple[dict, ModelConfig]:
+    cfg_file = folder / "config.json"
+    try:
+        d = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{source}: no config.json beside it (a Hugging Face checkpoint needs one)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{cfg_file}: unreadable ({e})") from None
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{cfg_file}: config.json is not a JSON object")
+    if d.get("model_type") is None:
+        d = {**d, "model_type": "gpt2"}            # the oldest GPT-2 configs have no model_type
+    try:
+        mc = from_hf_config(d)
+    except KeyError as e:
+        raise CheckpointError(f"{cfg_file}: config.json lacks {e} (needed for model_type "
+                              f"{d['model_type']!r})") from None
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{cfg_file}: {e}") from None
+    for name, limit in _LIMITS.items():          # a broken or hostile config, not a model
+        v = getattr(mc, name)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= limit:
+            raise CheckpointError(f"{cfg_file}: config {name}={v!r} is outside 1..{limit}")
+    if d.get("head_dim") is None and mc.n_embd % mc.n_head:
+        raise CheckpointError(f"{cfg_file}: config n_embd={mc.n_embd} is not divisible by n_head={mc.n_head}")
+    if mc.n_kv_head < 1 or mc.n_head % mc.n_kv_head or mc.head_dim < 1:
+        raise CheckpointError(f"{cfg_file}: {mc.n_head} attention heads cannot share {mc.n_kv_head} KV heads")
+    return d, mc
+
+
+class _Shards:
+    """The tensors of one checkpoint, by file key, read lazily from one file or the shards of an index."""
+
+    def __init__(self, weights: Path):
+        self.weights = weights
+        self.where: dict[str, Path] = {}           # key -> file
+        self.shapes: dict[str, tuple] = {}
+        self._torch: dict[Path, dict] = {}
+        files = [weights]
+        if weights.name.endswith(".index.json"):
+            files = self._index_files(weights)
+        for f in files:
+            if f.suffix == ".safetensors":
+                st = read_safetensors(f)
+                shapes = st.shapes
+            else:
+                raw = load_torch_file(f)           # weights_only=True; mmap: tensors stay on disk until read
+                if not isinstance(raw, dict) or not all(isinstance(t, torch.Tensor) for t in raw.values()):
+                    raise CheckpointError(f"{f}: expected a state dict of tensors, found {type(raw).__name__}")
+                self._torch[f] = raw
+                shapes = {k: tuple(t.shape) for k, t in raw.items()}
+            for k, shp in shapes.items():
+                if k in self.where:
+                    raise CheckpointError(f"{f}: weight {k} is also in {self.where[k].name}")
+                self.where[k], self.shapes[k] = f, shp
+
+    @staticmethod
+    def _index_files(index: Path) -> list[Path]:
+        try:
+            wm = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            names = sorted(set(wm.values()))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{index}: unreadable shard index ({e})") from None
+        files = []
+        for n in names:
+            # only a plain file name in this folder: never a path built from the index's values
+            if not isinstance(n, str) or Path(n).name != n or n in ("", ".", ".."):
+                raise CheckpointError(f"{index}: shard {n!r} is not a file name in this folder")
+            f = index.parent / n
+            if not f.is_file():
+                raise CheckpointError(f"{index}: shard {n} is missing")
+            files.append(f)
+        return files
+
+    def read(self, keys: dict[str, tuple[str, bool]], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """our key -> a contiguous tensor in memory of its own (not a view of the file's mapping)."""
+        from safetensors import safe_open
+        out: dict[str, torch.Tensor] = {}
+        by_file: dict[Path, list] = {}
+        for n, (k, t) in keys.items():
+            by_file.setdefault(self.where[k], []).append((n, k, t))
+        for f, items in by_file.items():
+            try:
+                if f in self._torch:
+                    for n, k, t in items:
+                        out[n] = _owned(self._torch[f][k], t, dtype)
+                    continue
+                with safe_open(str(f), framework="pt", device="cpu") as fh:
+                    for n, k, t in items:
+                        out[n] = _owned(fh.get_tensor(k), t, dtype)
+            except OSError as e:
+                raise CheckpointError(f"{f}: cannot read ({e.strerror or e})") from None
+            except CheckpointError:
+                raise
+            except Exception as e:   # safetensors raises its own error type for truncated data
+                raise CheckpointError(f"{f}: {CORRUPT} ({e})") from None
+        self._torch.clear()
+        return out
+
+
+def _owned(t: torch.Tensor, transpose: bool, dtype: torch.dtype) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise CheckpointError(f"entry is a {type(t).__name__}, not a tensor")
+    t = t.t() if transpose else t
+    return t.to(dtype if t.is_floating_point() else t.dtype, memory_format=torch.contiguous_format, copy=True)
+
+
+class NoTokenizer(Tokenizer):
+    """A model whose folder has no tokenizer we can reproduce exactly: ids work (trace_ids), text does
+    not, and says why (GPT-2's BPE would give different ids than the model was trained on)."""
+
+    def __init__(self, n_vocab: int, why: str):
+        self.name, self.n_vocab, self.why = "none (token ids only)", n_vocab, why
+
+    def encode(self, text: str) -> list[int]:
+        raise TokenizerError(self.why)
+
+    def decode(self, ids) -> str:
+        return "".join(f"⟨{int(i)}⟩" for i in ids)
+
+    def token_bytes(self, token_id: int) -> bytes:
+        return f"⟨{int(token_id)}⟩".encode()
+
+    def spec(self) -> dict:
+        raise TokenizerError(self.why)
+
+
+def _hf_tokenizer_reader():
+    """tokenizer_from_hf_folder (tokenizer.json through the `tokenizers` library) where it is installed."""
+    for module in ("hf_tokenizer", "tokenizer"):
+        try:
+            mod = __import__(f"gptviz.core.{module}", fromlist=["tokenizer_from_hf_folder"])
+            return getattr(mod, "tokenizer_from_hf_folder")
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def hf_tokenizer(folder: Path, mc: ModelConfig, warnings: list[str]) -> Tokenizer:
+    try:
+        reader = _hf_tokenizer_reader()
+        if reader is not None:
+            tok = reader(folder)
+            if tok is not None:
+                return tok
+        if mc.family in GPT2_BPE:
+            tok = bpe_from_hf_files(folder)
+            if tok is None:
+                warnings.append("no tokenizer files beside the weights; using GPT-2's tokenizer")
+                tok = gpt2_tokenizer()
+            return tok
+    except TokenizerError as e:
+        raise CheckpointError(f"{folder}: {e}") from None
+    has = (folder / "tokenizer.json").is_file()
+    why = (f"this {mc.model_type} checkpoint's tokenizer.json needs the `tokenizers` library's reader, "
+           f"which is not available" if has else
+           f"no tokenizer.json beside this {mc.model_type} checkpoint; GPT-2's tokenizer would give "
+           f"different ids than the model was trained on")
+    warnings.append(why + ": only token ids can be traced (trace_ids)")
+    return NoTokenizer(mc.vocab_size, why)
+
+
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+          "fp16": torch.float16, "float16": torch.float16}
+
+
+def parse_dtype(dtype) -> torch.dtype:
+    """None/"fp32" (the default: exact parity even for bf16 files), "bf16", "fp16" or a torch dtype."""
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype.lower() in DTYPES:
+        return DTYPES[dtype.lower()]
+    raise CheckpointError(f"dtype {dtype!r} is not supported; supported: fp32, bf16, fp16")
+
+
+def load_hf(path: Path, dtype=None) -> Checkpoint:
     """`path` is a folder with config.json, or a weights file with config.json beside it."""
+    dt = parse_dtype(dtype)
     path = Path(path)
     folder = path if path.is_dir() else path.parent
     weights = find_weights(folder) if path.is_dir() else path
     if weights is None:
-        raise CheckpointError(f"{folder}: no model.safetensors or pytorch_model.bin in this folder")
-    cfg_file = folder / "config.json"
+        raise CheckpointError(f"{folder}: no model.safetensors or pytorch_model.bin (or a sharded index of "
+                              "either) in this folder")
+    _, mc = read_config(folder, weights)
+    files = _Shards(weights)
+    model = build_meta(mc)
     try:
-        cfg_dict = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{weights}: no config.json beside it (a Hugging Face checkpoint needs one)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{cfg_file}: unreadable ({e})") from None
-    cfg = config_from_hf(cfg_dict, str(cfg_file))
-    rename, transpose = _renamer(cfg), _transposed(cfg)
-    if weights.suffix == ".safetensors":
-        st = read_safetensors(weights)
-        names = list(st.shapes)
-        state = st.load(cfg, str(weights), rename, transpose)
-    else:
-        raw = load_torch_file(weights)
-        if not isinstance(raw, dict):
-            raise CheckpointError(f"{weights}: expected a state dict, found {type(raw).__name__}")
-        names = list(raw)
-        state = convert_tensors(raw, cfg, str(weights), rename, transpose)
-    names = [k for k in names if rename(k) is not None and k != LM_HEAD]
-    try:
-        tok = bpe_from_hf_files(folder)
-    except TokenizerError as e:
-        raise CheckpointError(f"{folder}: {e}") from None
-    warnings = mixed_prefix_warning(names, "transformer.")
-    if tok is None:
-        tok = gpt2_tokenizer()
-        warnings.append("no tokenizer files beside the weights; using GPT-2's tokenizer")
+        keys = plan(model, files.shapes, hf_layout=True)
+    except WeightMismatch as e:
+        raise CheckpointError(f"{weights}: {e.first()}") from None
+    except ValueError as e:
+        raise CheckpointError(f"{weights}: {e}") from None
+    n = sum(p.numel() for p in model.parameters()) - (model.unembedding.weight.numel() if mc.tied else 0)
+    mc.param_count = n
+    check_fits_in_memory(mc, str(weights), n_params=n, dtype=dt)
+    state = files.read(keys, dt)
+    warnings = mixed_prefix_warning([k for k, _ in keys.values()], model.TIED[1].split(".")[0] + ".")
+    tok = hf_tokenizer(folder, mc, warnings)
     name = folder.name
     if folder.parent.name == "snapshots":     # a HF cache snapshot: name it by its repository
         name = folder.parent.parent.name.removeprefix("models--").replace("--", "/")
-    return Checkpoint(cfg, state, tok, name=name, source=str(weights), fmt="hf", warnings=warnings)
+    return Checkpoint(mc, state, tok, name=name, source=str(weights), fmt="hf", warnings=warnings)
 
 
 def looks_like_model_id(s: str) -> bool:
@@ -117,7 +258,9 @@ def resolve_model_id(model_id: str) -> Path:
         from huggingface_hub import snapshot_download
     except ImportError:
         raise CheckpointError(f"{model_id}: not a file, and huggingface_hub is not installed to look it up") from None
-    patterns = ["config.json", "*.safetensors", "vocab.json", "merges.txt", "tokenizer.json"]
+    patterns = ["config.json", "*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin",
+                "pytorch_model.bin.index.json", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
+                "special_tokens_map.json"]
     try:
         return Path(snapshot_download(model_id, allow_patterns=patterns, local_files_only=True))
     except Exception:
@@ -133,7 +276,8 @@ def resolve_model_id(model_id: str) -> Path:
 
 
 def cached_gpt2_models(cache_dir: str | None = None) -> list[tuple[str, Path]]:
-    """(model id, snapshot folder) of GPT-2-family models in the local HF cache, for File > Open from cache."""
+    """(model id, snapshot folder) of models of every supported family (not only GPT-2, despite the name
+    the UI imports) in the local HF cache, for File > Open from cache."""
     try:
         from huggingface_hub import scan_cache_dir
         info = scan_cache_dir(cache_dir)
@@ -146,7 +290,8 @@ def cached_gpt2_models(cache_dir: str | None = None) -> list[tuple[str, Path]]:
         for rev in sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True):
             cfg = Path(rev.snapshot_path) / "config.json"
             try:
-                if json.loads(cfg.read_text(encoding="utf-8")).get("model_type") == "gpt2" and find_weights(cfg.parent):
+                mt = json.loads(cfg.read_text(encoding="utf-8")).get("model_type")
+                if mt in MODEL_TYPES and find_weights(cfg.parent):
                     found.append((repo.repo_id, Path(rev.snapshot_path)))
                     break
             except (OSError, ValueError, AttributeError):

@@ -16,7 +16,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ..core.config import ConfigError, GPTConfig
+from ..core.config import ConfigError, GPTConfig, from_model_config
 from ..core.tokenizer import Tokenizer, TokenizerError, tokenizer_from_spec
 from ..core.unembedding import stored
 from .errors import CheckpointError
@@ -30,7 +30,12 @@ _ROW_KEYS = ("transformer.wte.weight", "lm_head.weight")
 
 def save_native(path, state_dict: dict[str, torch.Tensor], cfg: GPTConfig, tokenizer: Tokenizer,
                 name: str, dtype: torch.dtype = torch.float32, extra: dict | None = None) -> None:
-    """Write our format. Tied lm_head is dropped (it is wte); tensors are cast to `dtype`."""
+    """Write our format. Tied lm_head is dropped (it is wte); tensors are cast to `dtype`. cfg may be a
+    loaded model's family config (GPT-2 family only)."""
+    try:
+        cfg = from_model_config(cfg)
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from None
     state = stored({k.removeprefix("_orig_mod."): v for k, v in state_dict.items()}, cfg.tie_word_embeddings)
     tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
                for k, v in state.items()}

@@ -21,38 +21,42 @@ DEFAULT_MODEL = resource("models", "default.safetensors")
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
 
-def load_checkpoint(path) -> Checkpoint:
-    """A path (file or folder) or a Hugging Face model id -> Checkpoint, or CheckpointError saying why not."""
+def load_checkpoint(path, dtype=None) -> Checkpoint:
+    """A path (file or folder) or a Hugging Face model id -> Checkpoint, or CheckpointError saying why not.
+    dtype: what Hugging Face weights are held in (None: float32, also for bf16/fp16 files)."""
     s = str(path)
     p = Path(s).expanduser()
     if not p.exists():
         if looks_like_model_id(s):
-            return _finish(load_hf(resolve_model_id(s)))
+            return _finish(load_hf(resolve_model_id(s), dtype))
         raise CheckpointError(f"{s}: no such file or folder")
-    return _finish(_dispatch(p))
+    return _finish(_dispatch(p, dtype))
 
 
-def _dispatch(p: Path) -> Checkpoint:
+def _dispatch(p: Path, dtype=None) -> Checkpoint:
     if p.is_dir():
         if (p / "config.json").is_file() and find_weights(p):
-            return load_hf(p)
+            return load_hf(p, dtype)
         if (p / "ckpt.pt").is_file():
             return load_nanogpt(p / "ckpt.pt")
         ours = [f for f in sorted(p.glob("*.safetensors")) if is_native(_header_meta(f))]
         if ours:
             return load_native(ours[0])
         raise CheckpointError(f"{p}: no model weights found in this folder (looked for config.json with "
-                              "model.safetensors or pytorch_model.bin, ckpt.pt, or a gptviz .safetensors)")
+                              "model.safetensors or pytorch_model.bin or a sharded index, ckpt.pt, or a gptviz "
+                              ".safetensors)")
     if p.name == "config.json":
-        return _dispatch(p.parent)
+        return _dispatch(p.parent, dtype)
+    if p.name.endswith(".index.json"):
+        return load_hf(p, dtype)
     if p.suffix == ".safetensors":
-        return load_native(p) if is_native(read_safetensors(p).metadata) else load_hf(p)
+        return load_native(p) if is_native(read_safetensors(p).metadata) else load_hf(p, dtype)
     if p.suffix in TORCH_SUFFIXES or zipfile.is_zipfile(p):
         raw = load_torch_file(p)
         if is_nanogpt(raw):
             return load_nanogpt(p, raw)
         if (p.parent / "config.json").is_file():
-            return load_hf(p)
+            return load_hf(p, dtype)
         raise CheckpointError(f"{p}: a PyTorch file, but neither a nanoGPT checkpoint (model_args + model) "
                               "nor a Hugging Face state dict with config.json beside it")
     raise CheckpointError(f"{p}: unrecognised file type (expected .safetensors, .bin, .pt, or a folder)")

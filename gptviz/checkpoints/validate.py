@@ -49,13 +49,17 @@ def available_memory() -> int | None:
         return None
 
 
-def check_fits_in_memory(cfg: GPTConfig, source: str) -> None:
-    """Refuse up front, from the header's sizes, a model whose float32 weights would not fit in free memory."""
-    need = cfg.n_params() * 4 + 256 * 2**20          # weights as float32 + room for a trace
+def check_fits_in_memory(cfg, source: str, n_params: int | None = None, dtype=None) -> None:
+    """Refuse up front, from the header's sizes, a model whose weights in the dtype they will be held in
+    (float32 unless asked otherwise) would not fit in free memory."""
+    dtype = dtype or torch.float32
+    n = cfg.n_params() if n_params is None else n_params
+    size = torch.empty(0, dtype=dtype).element_size()
+    need = n * size + 256 * 2**20          # weights + room for a trace
     free = available_memory()
     if free is not None and need > free:
         raise CheckpointError(f"{source}: refused: the model needs about {need / 2**30:.1f} GiB "
-                              f"({cfg.n_params() / 1e6:,.0f}M parameters as float32) but only "
+                              f"({n / 1e6:,.0f}M parameters as {str(dtype).removeprefix('torch.')}) but only "
                               f"{free / 2**30:.1f} GiB of memory is free")
 
 

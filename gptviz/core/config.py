@@ -130,3 +130,37 @@ class GPTConfig:
         except json.JSONDecodeError as e:
             raise ConfigError(f"config is not valid JSON: {e}") from None
         return cls.from_dict(d)
+
+
+# GPTConfig (our files, nanoGPT, training) <-> the family config every traced model runs on
+_TO_FAMILY_ACT = {"gelu_tanh": "gelu_pytorch_tanh", "gelu": "gelu"}   # core.model's F.gelu forms
+_FROM_FAMILY_ACT = {"gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu_fast": "gelu_tanh",
+                    "gelu": "gelu"}
+
+
+def to_model_config(cfg: GPTConfig, model_type: str = "gpt2"):
+    """The gptviz.models config of a GPT-2-architecture GPTConfig (ours, nanoGPT's, the built-in model)."""
+    from ..models.config import ModelConfig
+    b = cfg.bias
+    return ModelConfig(
+        family="gpt2", model_type=model_type, n_layer=cfg.n_layer, n_head=cfg.n_head, n_kv_head=cfg.n_head,
+        head_dim=cfg.head_size, n_embd=cfg.n_embd, vocab_size=cfg.vocab_size, block_size=cfg.block_size,
+        positions="learned", mlp_width=cfg.mlp_width, activation=_TO_FAMILY_ACT[cfg.activation],
+        norm_eps=cfg.layer_norm_eps, tied=cfg.tie_word_embeddings, windows=(None,) * cfg.n_layer,
+        qkv_bias=b, out_bias=b, mlp_bias=b, norm_bias=b)
+
+
+def from_model_config(mc) -> GPTConfig:
+    """The GPTConfig of a GPT-2-family model config (what our .safetensors format records); ConfigError
+    for anything our format cannot hold (other families, unscaled attention, other activations)."""
+    if isinstance(mc, GPTConfig):
+        return mc
+    if mc.family != "gpt2" or mc.attn_scale is not None or mc.activation not in _FROM_FAMILY_ACT \
+            or len({mc.qkv_bias, mc.out_bias, mc.mlp_bias, mc.norm_bias}) != 1:
+        raise ConfigError(f"gptviz's .safetensors format holds GPT-2-architecture models; this is a "
+                          f"{mc.model_type} model (family {mc.family})")
+    return GPTConfig(n_layer=mc.n_layer, n_head=mc.n_head, n_embd=mc.n_embd, block_size=mc.block_size,
+                     vocab_size=mc.vocab_size, bias=mc.qkv_bias, layer_norm_eps=mc.norm_eps,
+                     activation=_FROM_FAMILY_ACT[mc.activation],
+                     n_inner=None if mc.mlp_width == 4 * mc.n_embd else mc.mlp_width,
+                     tie_word_embeddings=mc.tied)

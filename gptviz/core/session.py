@@ -1,50 +1,49 @@
-"""LoadedModel: a model, its tokenizer and a prefix cache, so each keystroke computes only what changed."""
-from __future__ import annotations
+"""LoadedModel: a model of any family (gptviz.models), its tokenizer and a prefix cache, so each
+keystroke computes only what changed.
 
-from contextlib import contextmanager
+The cache keeps what the views need and nothing per head and position pair: the residual stream
+before every block and after the last, each layer's queries and keys/values (keys already rotated
+for rotary families), and per position the norms of the token and position embeddings and of every
+block's attention and MLP outputs. Patterns are recomputed from q and k by the Trace on demand.
+"""
+from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
-from .config import GPTConfig
+from ..models import ModelConfig, build_meta, load_state
+from .config import GPTConfig, to_model_config
 from .memory import return_freed_memory_promptly
-from .model import GPT
 from .tokenizer import CharTokenizer, Tokenizer
-from .unembedding import with_head
 from .trace import Trace
 
 
-@contextmanager
-def _skip_init():
-    """nn.Embedding/nn.Linear initialise their weights when built. On the meta device that runs torch's
-    Python meta kernels, whose first use imports torch._dynamo (~2.5 s of a 2-core start-up), for values
-    the loaded weights replace anyway. (Not thread-safe: nothing else builds modules while a model loads.)"""
-    names = ("normal_", "uniform_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_")
-    saved = {n: getattr(nn.init, n) for n in names}
-    for n in names:
-        setattr(nn.init, n, lambda t, *a, **k: t)
-    try:
-        yield
-    finally:
-        for n, f in saved.items():
-            setattr(nn.init, n, f)
+def parse_dtype(dtype) -> torch.dtype:
+    from ..checkpoints.hf import parse_dtype as parse     # one list of the dtypes we accept
+    return parse(dtype)
 
 
 class _Cache:
-    """The last traced token sequence with its residual stream and per-layer keys/values."""
+    """The last traced token sequence and what its forward pass left for the views."""
 
-    def __init__(self, ids: np.ndarray, resid: torch.Tensor, kvs: list[tuple[torch.Tensor, torch.Tensor]]):
-        self.ids = ids          # (T,)
-        self.resid = resid      # (L+1, T, C)
-        self.kvs = kvs          # per layer: k, v each (nh, T, hs)
+    def __init__(self, ids, resid, q, kv, stats, reusable: bool):
+        self.ids = ids            # (T,)
+        self.resid = resid        # L+1 tensors (T, C): resid_pre of every block, then the last resid_post
+        self.q = q                # per layer (nh, T, hs)
+        self.kv = kv              # per layer (k, v), each (nkv, T, hs)
+        self.stats = stats        # (T, 2 + 2L) float32: embed, pos_embed, attn_out per layer, mlp_out per layer norms
+        self.reusable = reusable  # False when a prefix's keys would differ in a longer pass (dynamic NTK rope)
 
 
 class LoadedModel:
-    def __init__(self, ckpt, device: str = "cpu"):
-        """`ckpt`: what a loader returns (gptviz.checkpoints.loaded.Checkpoint): config, weights, tokenizer, facts."""
+    def __init__(self, ckpt, device: str = "cpu", dtype=None):
+        """`ckpt`: what a loader returns (gptviz.checkpoints.loaded.Checkpoint): config, weights, tokenizer,
+        facts. dtype: None keeps the loader's (float32 unless asked otherwise); "bf16" halves memory."""
         return_freed_memory_promptly()
-        self.config: GPTConfig = ckpt.config
+        cfg = ckpt.config
+        if isinstance(cfg, GPTConfig):        # ours, nanoGPT, the built-in model: the GPT-2 family file
+            cfg = to_model_config(cfg, "nanogpt" if ckpt.fmt == "nanogpt" else "gpt2")
+        self.config: ModelConfig = cfg
         self.tokenizer: Tokenizer = ckpt.tokenizer
         self.name = ckpt.name
         self.source = ckpt.source
@@ -52,11 +51,14 @@ class LoadedModel:
         self.training = ckpt.training
         self.warnings = list(ckpt.warnings)
         self.device = torch.device(device)
-        with torch.device("meta"), _skip_init():   # no random init, no second copy: the loaded tensors are used
-            model = GPT(self.config)
-        model.load_state_dict(with_head(ckpt.state_dict, self.config.tie_word_embeddings), strict=True, assign=True)
-        self.model = model.to(self.device).eval()
-        V, n = self.config.vocab_size, self.tokenizer.n_vocab
+        floats = [t.dtype for t in ckpt.state_dict.values() if t.is_floating_point()]
+        self.dtype = parse_dtype(dtype) if dtype is not None else (floats[0] if floats else torch.float32)
+        # built on "meta" and given the loaded tensors themselves: no random init, no second copy
+        model = load_state(build_meta(cfg), ckpt.state_dict, self.dtype, hf_layout=False)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.model = model.to(self.device)
+        V, n = cfg.vocab_size, self.tokenizer.n_vocab
         if n > V:
             self.warnings.append(f"tokenizer has {n} ids but the model only {V}; higher ids are dropped from prompts")
         elif V > n:
@@ -69,6 +71,14 @@ class LoadedModel:
     def n_params(self) -> int:
         return self.config.n_params()
 
+    def embedding_tables(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(V, C) token embedding and (block_size, C) learned positions (None for rotary families), as
+        float32 numpy, for the geometry view."""
+        wte = self.model.token_embedding.weight.detach().float().cpu().numpy()
+        pos = getattr(self.model, "position_table", None)
+        wpe = None if pos is None else pos().detach().float().cpu().numpy()
+        return wte, wpe
+
     def encode(self, text: str, prepend_bos: bool = False) -> tuple[list[int], list[str]]:
         warnings = []
         ids = self.tokenizer.encode(text)
@@ -77,10 +87,12 @@ class LoadedModel:
             if unknown:
                 warnings.append(f"characters not in the vocabulary were skipped: {''.join(unknown)!r}")
         if prepend_bos:
-            if self.tokenizer.eot_id is None:
-                warnings.append("this tokenizer has no <|endoftext|> token to prepend")
+            bos = getattr(self.tokenizer, "bos_id", None)
+            bos = self.tokenizer.eot_id if bos is None else bos
+            if bos is None:
+                warnings.append("this tokenizer has no BOS or <|endoftext|> token to prepend")
             else:
-                ids = [self.tokenizer.eot_id] + ids
+                ids = [bos] + ids
         if any(i >= self.config.vocab_size for i in ids):
             ids = [i for i in ids if i < self.config.vocab_size]
             warnings.append("ids beyond the model's vocabulary were dropped")
@@ -99,23 +111,63 @@ class LoadedModel:
         if truncated:
             ids = ids[-self.config.block_size:]   # positions restart at 0 for the window
         T = len(ids)
-        reuse = self._common_prefix(ids)
+        valid = self.model.cache_valid(T)
         c = self._cache
+        reuse = self._common_prefix(ids) if c is not None and c.reusable and valid else 0
         if T == 0:
-            L, C = self.config.n_layer, self.config.n_embd
-            resid = torch.zeros(L + 1, 0, C, device=self.device)
-            kvs = [(torch.zeros(self.config.n_head, 0, self.config.head_size, device=self.device),) * 2] * L
+            c = self._empty(ids)
         elif reuse == T:                        # same tokens, or a deletion at the end: slice, compute nothing
-            resid = c.resid[:, :T]
-            kvs = [(k[:, :T], v[:, :T]) for k, v in c.kvs]
+            c = _Cache(ids, [r[:T] for r in c.resid], [q[:, :T] for q in c.q],
+                       [(k[:, :T], v[:, :T]) for k, v in c.kv], c.stats[:T], c.reusable)
         else:
-            past = [(k[:, :reuse], v[:, :reuse]) for k, v in c.kvs] if reuse else None
-            new_resid, kvs = self.model.run(torch.from_numpy(ids[reuse:]).to(self.device), reuse, past)
-            resid = torch.cat([c.resid[:, :reuse], new_resid], dim=1) if reuse else new_resid  # (L+1, T, C)
-        self._cache = _Cache(ids, resid, kvs)
+            c = self._run(ids, reuse, c, valid)
+        self._cache = c
         self.last_reused = reuse
-        return Trace(self.model, self.tokenizer, ids, resid, [k for k, _ in kvs], truncated, n_prompt,
-                     list(self.warnings) + list(warnings or []), values=[v for _, v in kvs])
+        return Trace(self.model, self.tokenizer, ids, c.resid, c.q, c.kv, c.stats, truncated, n_prompt,
+                     list(self.warnings) + list(warnings or []))
+
+    def _run(self, ids: np.ndarray, reuse: int, c: _Cache | None, valid: bool) -> _Cache:
+        """The forward pass over positions reuse.. given the cache of the positions before them."""
+        cfg, L = self.config, self.config.n_layer
+        Tn = len(ids) - reuse
+        stats = torch.zeros(Tn, 2 + 2 * L)
+        hooks = {}
+
+        def norm_into(col):
+            def hook(x):                        # x (B|1, Tn, C): store its per-position norm, pass it on
+                stats[:, col] = x[0].float().norm(dim=-1).cpu()
+                return x
+            return hook
+        # contiguous copies of q/k/v: views would keep each layer's whole fused qkv projection alive
+        own = torch.Tensor.contiguous
+        hooks["embed"], hooks["pos_embed"] = norm_into(0), norm_into(1)
+        for l in range(L):
+            p = f"blocks.{l}"
+            hooks[p + ".attn_out"], hooks[p + ".mlp_out"] = norm_into(2 + l), norm_into(2 + L + l)
+            hooks[p + ".attn.q"] = hooks[p + ".attn.k"] = hooks[p + ".attn.v"] = own
+        last = f"blocks.{L - 1}.resid_post"
+        keep = (lambda n: n == last or n.endswith((".resid_pre", ".attn.q")))
+        past = [(k[None, :, :reuse], v[None, :, :reuse]) for k, v in c.kv] if reuse else None
+        idx = torch.from_numpy(ids[reuse:]).to(self.device)[None]                       # (1, Tn)
+        out = self.model(idx, past=past, hooks=hooks, logits="none", keep=keep)
+        pts = out.points
+        resid = [pts[f"blocks.{l}.resid_pre"][0] for l in range(L)] + [pts[last][0]]    # L+1 x (Tn, C)
+        q = [pts[f"blocks.{l}.attn.q"][0] for l in range(L)]                           # (nh, Tn, hs)
+        kv = [(k[0], v[0]) for k, v in out.cache]                                      # (nkv, T, hs)
+        del out, pts
+        if reuse:
+            resid = [torch.cat([a[:reuse], b]) for a, b in zip(c.resid, resid)]
+            q = [torch.cat([a[:, :reuse], b], dim=1) for a, b in zip(c.q, q)]
+            stats = torch.cat([c.stats[:reuse], stats])
+        return _Cache(ids, resid, q, kv, stats, valid)
+
+    def _empty(self, ids) -> _Cache:
+        cfg, L = self.config, self.config.n_layer
+        z = dict(device=self.device, dtype=self.dtype)
+        kv = torch.zeros(cfg.n_kv_head, 0, cfg.head_dim, **z)
+        return _Cache(ids, [torch.zeros(0, cfg.n_embd, **z)] * (L + 1),
+                      [torch.zeros(cfg.n_head, 0, cfg.head_dim, **z)] * L, [(kv, kv)] * L,
+                      torch.zeros(0, 2 + 2 * L), True)
 
     def _common_prefix(self, ids: np.ndarray) -> int:
         c = self._cache
@@ -138,6 +190,6 @@ class LoadedModel:
 
     def describe(self) -> str:
         c = self.config
-        return (f"{self.name}: {self.n_params / 1e6:.2f}M parameters, {c.n_layer} layers, {c.n_head} heads, "
-                f"d_model {c.n_embd}, context {c.block_size}")
-
+        kv = f" ({c.n_kv_head} KV heads)" if c.n_kv_head != c.n_head else ""
+        return (f"{self.name}: {c.model_type}, {self.n_params / 1e6:.2f}M parameters, {c.n_layer} layers, "
+                f"{c.n_head} heads{kv}, d_model {c.n_embd}, context {c.block_size}")

@@ -10,9 +10,9 @@ Families: gpt2 (also nanoGPT's layout), gpt_neox (Pythia), llama (Llama, Mistral
 SmolLM), gpt_neo, gemma, phi, gptj, opt.
 """
 from .config import FAMILIES, MODEL_TYPES, ModelConfig, from_hf_config, from_nanogpt_args
-from .load import build, load_folder, load_state, read_tensors
+from .load import assign, build, build_meta, load_folder, load_state, plan, read_tensors, skip_init
 from .parts import Output, attention_pattern, trim
 
-__all__ = ["FAMILIES", "MODEL_TYPES", "ModelConfig", "from_hf_config", "from_nanogpt_args", "build", "load_folder",
-           "load_state",
-           "read_tensors", "Output", "attention_pattern", "trim"]
+__all__ = ["FAMILIES", "MODEL_TYPES", "ModelConfig", "from_hf_config", "from_nanogpt_args", "assign", "build",
+           "build_meta", "load_folder", "load_state", "plan", "read_tensors", "skip_init", "Output",
+           "attention_pattern", "trim"]

@@ -49,6 +49,59 @@ class ModelConfig:
     norm_bias: bool = True           # nanoGPT's bias=False drops LayerNorm biases too
     word_embed_proj_dim: int = 0     # OPT: embeddings narrower than the residual (project_in/out)
     pos_offset: int = 0              # OPT: learned position p is row p + 2
+    param_count: int = field(default=0, compare=False)   # filled in by the loader (tied weights once)
+
+    # ---- what the views and the architecture drawing read (derived, never stored twice) ----------
+    @property
+    def scale(self) -> float:
+        """The factor on q·k before the softmax: 1/sqrt(head_dim), GPT-Neo's 1, or GPT-2's unscaled 1."""
+        return self.attn_scale if self.attn_scale is not None else self.head_dim ** -0.5
+
+    @property
+    def norm(self) -> str:
+        """"layernorm", "rmsnorm" (Llama family) or "rmsnorm_1+w" (Gemma: x/rms(x) * (1 + w))."""
+        return {"llama": "rmsnorm", "gemma": "rmsnorm_1+w"}.get(self.family, "layernorm")
+
+    @property
+    def mlp(self) -> str:
+        """"swiglu" (down(silu(gate x) * up x)), "geglu" (Gemma) or "dense" (fc, activation, proj)."""
+        if self.family in ("llama", "gemma"):
+            return "swiglu" if self.activation in ("silu", "swish") else "geglu"
+        return "dense"
+
+    @property
+    def embed_scale(self) -> float:
+        """Gemma multiplies the token embedding by sqrt(n_embd); every other family by 1."""
+        return self.n_embd ** 0.5 if self.family == "gemma" else 1.0
+
+    def window(self, layer: int) -> int | None:
+        """Layer `layer`'s attention window (None: every earlier position)."""
+        return self.windows[layer]
+
+    def kv_head_of(self, head: int) -> int:
+        """The KV head a query head reads (grouped-query attention shares each among n_head/n_kv_head)."""
+        return head // (self.n_head // self.n_kv_head)
+
+    # GPT-2-era names, kept for callers written against GPTConfig
+    @property
+    def head_size(self) -> int:
+        return self.head_dim
+
+    @property
+    def bias(self) -> bool:
+        return self.qkv_bias
+
+    @property
+    def tie_word_embeddings(self) -> bool:
+        return self.tied
+
+    @property
+    def layer_norm_eps(self) -> float:
+        return self.norm_eps
+
+    def n_params(self) -> int:
+        """Learned parameters, a tied unembedding counted once (as the loaded model has them)."""
+        return self.param_count
 
 
 def _fail(what: str, supported) -> ValueError:

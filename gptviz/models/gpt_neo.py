@@ -86,6 +86,13 @@ class GPTNeo(CausalLM):
         self.transformer = Trunk(cfg)
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
 
+    def position_table(self):
+        """(block_size, C) learned position embeddings, row p for position p."""
+        return self.transformer.wpe.weight
+
+    def final(self, x):
+        return self.transformer.ln_f(x)
+
     def forward(self, idx, past=None, hooks=None, logits="all", keep=None) -> Output:
         """idx (B, T) token ids following the `past` cache (None: from position 0)."""
         rec = Recorder(hooks or {}, keep)
@@ -101,5 +108,5 @@ class GPTNeo(CausalLM):
         for l, block in enumerate(t.h):
             x, kv = block(x, rec, l, past[l] if past else None)
             cache.append(kv)
-        x = rec("final_norm", t.ln_f(x))
+        x = rec("final_norm", self.final(x))
         return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset)

@@ -82,6 +82,9 @@ class GPTNeoX(CausalLM):
         self.embed_out = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         self.rotary = Rotary(cfg.rotary_dim, cfg.rope, "half")
 
+    def final(self, x):
+        return self.gpt_neox.final_layer_norm(x)
+
     def forward(self, idx, past=None, hooks=None, logits="all", keep=None) -> Output:
         """idx (B, T) token ids following the `past` cache (None: from position 0)."""
         rec = Recorder(hooks or {}, keep)
@@ -93,5 +96,5 @@ class GPTNeoX(CausalLM):
         for l, layer in enumerate(t.layers):
             x, kv = layer(x, rec, l, (self.rotary, cos, sin), past[l] if past else None)
             cache.append(kv)
-        x = rec("final_norm", t.final_layer_norm(x))
+        x = rec("final_norm", self.final(x))
         return Output(unembed(x, self.embed_out, logits), rec.points, cache, offset)

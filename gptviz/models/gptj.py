@@ -78,6 +78,9 @@ class GPTJ(CausalLM):
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=True)
         self.rotary = Rotary(cfg.rotary_dim, cfg.rope, "interleaved")
 
+    def final(self, x):
+        return self.transformer.ln_f(x)
+
     def forward(self, idx, past=None, hooks=None, logits="all", keep=None) -> Output:
         """idx (B, T) token ids following the `past` cache (None: from position 0)."""
         rec = Recorder(hooks or {}, keep)
@@ -89,5 +92,5 @@ class GPTJ(CausalLM):
         for l, block in enumerate(t.h):
             x, kv = block(x, rec, l, (self.rotary, cos, sin), past[l] if past else None)
             cache.append(kv)
-        x = rec("final_norm", t.ln_f(x))
+        x = rec("final_norm", self.final(x))
         return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset)

@@ -81,6 +81,9 @@ class Llama(CausalLM):
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         self.rotary = Rotary(cfg.rotary_dim, cfg.rope, "half")
 
+    def final(self, x):
+        return self.model.norm(x)
+
     def forward(self, idx, past=None, hooks=None, logits="all", keep=None) -> Output:
         """idx (B, T) token ids following the `past` cache (None: from position 0)."""
         rec = Recorder(hooks or {}, keep)
@@ -96,5 +99,5 @@ class Llama(CausalLM):
         for l, layer in enumerate(m.layers):
             x, kv = layer(x, rec, l, (self.rotary, cos, sin), past[l] if past else None)
             cache.append(kv)
-        x = rec("final_norm", m.norm(x))
+        x = rec("final_norm", self.final(x))
         return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset)

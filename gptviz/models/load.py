@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import importlib
+from contextlib import contextmanager
 
 import torch
 
@@ -25,6 +26,28 @@ CLASSES = {"gpt2": ("gpt2", "GPT2"), "gpt_neox": ("gpt_neox", "GPTNeoX"), "llama
 # buffers that transformers < 5 wrote into checkpoints; none of them is a weight
 _BUFFERS = re.compile(r"(\.attn\.bias|\.attn\.masked_bias|\.attention\.bias|\.attention\.masked_bias|"
                       r"\.attn\.attention\.bias|\.attn\.attention\.masked_bias|rotary_emb\.inv_freq)$")
+
+
+@contextmanager
+def skip_init():
+    """nn.Embedding/nn.Linear initialise their weights when built. On the meta device that runs torch's
+    Python meta kernels, whose first use imports torch._dynamo (~2.5 s of a 2-core start-up), for values
+    the loaded weights replace anyway. (Not thread-safe: nothing else builds modules while a model loads.)"""
+    names = ("normal_", "uniform_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_")
+    saved = {n: getattr(torch.nn.init, n) for n in names}
+    for n in names:
+        setattr(torch.nn.init, n, lambda t, *a, **k: t)
+    try:
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(torch.nn.init, n, f)
+
+
+def build_meta(cfg: ModelConfig) -> torch.nn.Module:
+    """The family model with no storage (weights on "meta"): shapes for checks, then assign()."""
+    with torch.device("meta"), skip_init():
+        return build(cfg)
 
 
 def build(cfg: ModelConfig) -> torch.nn.Module:
@@ -59,40 +82,87 @@ def _load_bin(path: str) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def load_state(model: torch.nn.Module, sd: dict[str, torch.Tensor], dtype=torch.float32,
-               hf_layout: bool = True) -> torch.nn.Module:
-    """Load `sd` strictly. hf_layout: GPT-2's Conv1D weights are stored (in, out) and are transposed
+def plan(model: torch.nn.Module, shapes: dict[str, tuple], hf_layout: bool = True) -> dict[str, tuple[str, bool]]:
+    """Match a file's keys and shapes (read from its header, before any tensor) to the model's weights:
+    our key -> (the file's key, whether it is transposed). ValueError naming the key and both shapes on
+    any missing, extra or misshapen weight. hf_layout: GPT-2's Conv1D weights are stored (in, out)
     (False for nanoGPT and our files, which store nn.Linear's (out, in))."""
     cfg = model.cfg
     head, emb = model.TIED
-    want = model.state_dict()
-    names = {k: model.RENAMES.get(k, k) for k in sd if not _BUFFERS.search(k)}      # file key -> ours
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    names = {k: model.RENAMES.get(k, k) for k in shapes if not _BUFFERS.search(k)}   # file key -> ours
     # files saved from the bare trunk (facebook/opt-*: "decoder.…") lack the causal-LM prefix
     prefix = emb.split(".")[0] + "."
     if names and not any(n.startswith(prefix) for n in names.values()):
         names = {k: (n if n in want else prefix + n) for k, n in names.items()}
-    origin = {n: k for k, n in names.items()}
-    sd = {n: sd[k] for k, n in names.items()}
-    if hf_layout:
-        conv = getattr(model, "CONV1D", ())
-        sd = {k: (v.t() if conv and k.endswith(conv) else v) for k, v in sd.items()}
-    if cfg.tied:
-        if emb in sd:
-            sd[head] = sd[emb]       # transformers ties them; a stored copy of the head is ignored as it is
-    missing = [k for k in want if k not in sd]
-    extra = [origin.get(k, k) for k in sd if k not in want]              # named as the file names them
-    if missing or extra:
-        raise ValueError(f"{cfg.model_type} checkpoint does not match: missing {_few(missing)}, "
-                         f"unexpected {_few(extra)}")
-    for k, v in sd.items():
-        if tuple(v.shape) != tuple(want[k].shape):
-            raise ValueError(f"{origin.get(k, k)}: checkpoint shape {tuple(v.shape)} "
-                             f"but config gives {tuple(want[k].shape)}")
-    # assign=True: the module takes the loaded tensors themselves (works for a model built on "meta")
-    model.load_state_dict({k: v.to(dtype) for k, v in sd.items()}, strict=True, assign=True)
-    if cfg.tied:
+    origin: dict[str, str] = {}
+    for k, n in names.items():
+        if n in origin:
+            raise ValueError(f"keys {origin[n]} and {k} both give weight {n}")
+        origin[n] = k
+    if cfg.tied and emb in origin:
+        origin.pop(head, None)    # transformers ties them; a stored copy of the head is ignored as it is
+    conv = getattr(model, "CONV1D", ()) if hf_layout else ()
+    keys, bad = {}, []
+    for n, k in origin.items():
+        t = bool(conv) and n.endswith(conv)
+        got = tuple(reversed(shapes[k])) if t else tuple(shapes[k])
+        if n in want and got != want[n]:
+            bad.append((n, k, tuple(shapes[k]), got))
+        keys[n] = (k, t)
+    missing = [n for n in want if n not in origin and not (cfg.tied and n == head)]
+    extra = [n for n in origin if n not in want]
+    if missing or extra or bad:
+        raise WeightMismatch(cfg, want, missing, [(origin[n], shapes[origin[n]], keys[n][1]) for n in extra], bad)
+    return keys
+
+
+class WeightMismatch(ValueError):
+    """The file's weights do not fit the config. str(): every missing and unexpected key (as the file
+    names them) and the first misshapen one; first(): the first problem in the model's own order, with
+    its shape and the config's."""
+
+    def __init__(self, cfg, want, missing, extra, bad):
+        self.cfg, self.want, self.missing, self.extra, self.bad = cfg, want, missing, extra, bad
+        if missing or extra:
+            msg = (f"{cfg.model_type} checkpoint does not match: missing {_few(missing)} (expected shapes "
+                   f"{_few([want[n] for n in missing])}), unexpected {_few([k for k, _, _ in extra])} "
+                   f"(shapes {_few([s for _, s, _ in extra])})")
+        else:
+            n, k, stored, _ = sorted(bad, key=lambda b: b[1])[0]
+            msg = f"{k}: checkpoint shape {stored} but config gives {want[n]}"
+        super().__init__(msg)
+
+    def first(self) -> str:
+        bad = {n: got for n, _, _, got in self.bad}
+        for n, shape in self.want.items():
+            if n in self.missing:
+                return f"missing weight {n} (expected shape {list(shape)})"
+            if n in bad:
+                return f"weight {n} has shape {list(bad[n])}, config expects {list(shape)}"
+        k, shape, t = self.extra[0]
+        shape = tuple(reversed(shape)) if t else shape
+        return (f"unexpected weight {k} with shape {list(shape)} (config has n_layer={self.cfg.n_layer}); "
+                f"{len(self.extra)} extra key(s)")
+
+
+def assign(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """Give the model (built on "meta") the loaded tensors themselves, tie the head, eval mode."""
+    head, emb = model.TIED
+    if model.cfg.tied:
+        tensors = {**tensors, head: tensors[emb]}
+    model.load_state_dict(tensors, strict=True, assign=True)
+    if model.cfg.tied:
         model.tie()
+    model.cfg.param_count = sum(p.numel() for p in model.parameters())   # shared (tied) weights once
     return model.eval()
+
+
+def load_state(model: torch.nn.Module, sd: dict[str, torch.Tensor], dtype=torch.float32,
+               hf_layout: bool = True) -> torch.nn.Module:
+    """Load `sd` strictly (see plan()); floating tensors cast to `dtype`."""
+    keys = plan(model, {k: tuple(v.shape) for k, v in sd.items()}, hf_layout)
+    return assign(model, {n: (sd[k].t() if t else sd[k]).to(dtype) for n, (k, t) in keys.items()})
 
 
 def load_folder(folder, dtype=torch.float32) -> torch.nn.Module:
@@ -100,6 +170,4 @@ def load_folder(folder, dtype=torch.float32) -> torch.nn.Module:
     given the file's tensors, so no memory or time goes to a random initialisation."""
     folder = Path(folder)
     cfg = from_hf_config(json.loads((folder / "config.json").read_text(encoding="utf-8")))
-    with torch.device("meta"):
-        model = build(cfg)
-    return load_state(model, read_tensors(folder), dtype)
+    return load_state(build_meta(cfg), read_tensors(folder), dtype)

@@ -89,6 +89,18 @@ class OPT(CausalLM):
         self.model = Trunk(cfg)
         self.lm_head = nn.Linear(cfg.word_embed_proj_dim or cfg.n_embd, cfg.vocab_size, bias=False)
 
+    def position_table(self):
+        """(block_size, C) learned position embeddings, row p for position p."""
+        return self.model.decoder.embed_positions.weight[self.cfg.pos_offset:]
+
+    def final(self, x):
+        d = self.model.decoder
+        if self.cfg.final_norm:
+            x = d.final_layer_norm(x)
+        if self.cfg.word_embed_proj_dim:
+            x = d.project_out(x)                                                 # (B, T, E)
+        return x
+
     def forward(self, idx, past=None, hooks=None, logits="all", keep=None) -> Output:
         """idx (B, T) token ids following the `past` cache (None: from position 0)."""
         rec = Recorder(hooks or {}, keep)
@@ -107,9 +119,5 @@ class OPT(CausalLM):
         for l, layer in enumerate(d.layers):
             x, kv = layer(x, rec, l, past[l] if past else None)
             cache.append(kv)
-        if cfg.final_norm:
-            x = d.final_layer_norm(x)
-        if cfg.word_embed_proj_dim:
-            x = d.project_out(x)                                                 # (B, T, E)
-        x = rec("final_norm", x)             # what the unembedding reads
+        x = rec("final_norm", self.final(x))    # what the unembedding reads
         return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset)

@@ -44,7 +44,8 @@ class Recorder:
 
 class CausalLM(nn.Module):
     """What every family model shares: TIED = (unembedding key, token embedding key), and RENAMES,
-    other names files use for our keys (e.g. a state_dict saved from transformers 5 in memory)."""
+    other names files use for our keys (e.g. a state_dict saved from transformers 5 in memory).
+    Each family defines final(x): what its unembedding reads (final norm, OPT's project_out)."""
     TIED: tuple[str, str] = ("", "")
     RENAMES: dict[str, str] = {}
 
@@ -53,12 +54,32 @@ class CausalLM(nn.Module):
         head, emb = (self.get_submodule(k.rsplit(".", 1)[0]) for k in self.TIED)
         head.weight = emb.weight
 
+    @property
+    def unembedding(self) -> nn.Module:
+        """The output layer (lm_head; GPT-NeoX's embed_out)."""
+        return self.get_submodule(self.TIED[0].rsplit(".", 1)[0])
+
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        return self.get_submodule(self.TIED[1].rsplit(".", 1)[0])
+
+    def final(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def logits_of(self, resid: torch.Tensor) -> torch.Tensor:
+        """(…, C) residual stream -> (…, V) logits: the family's final norm, then the unembedding."""
+        return self.unembedding(self.final(resid))
+
+    def cache_valid(self, total: int) -> bool:
+        """Whether keys cached for a prefix stay right when the sequence has `total` positions."""
+        rot = getattr(self, "rotary", None)
+        return rot is None or rot.cache_valid(total)
+
     def pattern(self, out: "Output", layer: int) -> torch.Tensor:
         """(B, nh, T, Tp+T) attention of one layer, recomputed from the recorded queries and the
         cached keys with the family's scale and this layer's window (one layer at a time)."""
         cfg = self.cfg
-        scale = cfg.attn_scale if cfg.attn_scale is not None else cfg.head_dim ** -0.5
-        return attention_pattern(out.points[f"blocks.{layer}.attn.q"], out.cache[layer][0], scale,
+        return attention_pattern(out.points[f"blocks.{layer}.attn.q"], out.cache[layer][0], cfg.scale,
                                  out.offset, cfg.windows[layer])
 
 
@@ -96,14 +117,17 @@ class RMSNorm(nn.Module):
 
 # ---- activations and the gated MLP ------------------------------------------------------------
 
-def _gelu_new(x):  # GPT-2's tanh form written out, as transformers' NewGELUActivation does
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+def _gelu_tanh(x):
+    return F.gelu(x, approximate="tanh")
 
 
 ACTIVATION: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": F.gelu,
-    "gelu_new": _gelu_new,
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    # GPT-2's tanh form: transformers writes it out (NewGELUActivation); torch's fused kernel is the same
+    # function to float rounding (~1e-7), needs no (T, 4C) temporaries, and is what gptviz train uses, so
+    # a model saved in our format computes bit for bit as it did from its Hugging Face folder
+    "gelu_new": _gelu_tanh,
+    "gelu_pytorch_tanh": _gelu_tanh,
     "gelu_fast": lambda x: 0.5 * x * (1.0 + torch.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x))),
     "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x),
     "relu": F.relu,
@@ -255,8 +279,13 @@ _INV_FREQ = {"default": _default, "linear": _linear, "dynamic": _dynamic, "llama
 def allowed(Tq: int, Tk: int, offset: int = 0, window: int | None = None, device=None) -> torch.Tensor:
     """(Tq, Tk) bool: query i (absolute position offset+i) may read key j. Causal, and with a window
     only the last `window` positions including itself (GPT-Neo local layers, Mistral's sliding_window)."""
-    i = torch.arange(offset, offset + Tq, device=device)[:, None]
-    j = torch.arange(Tk, device=device)[None, :]
+    return allowed_at(torch.arange(offset, offset + Tq, device=device), Tk, window)
+
+
+def allowed_at(positions: torch.Tensor, Tk: int, window: int | None = None) -> torch.Tensor:
+    """(R, Tk) bool for queries at the given absolute positions (R,), any order."""
+    i = positions[:, None]
+    j = torch.arange(Tk, device=positions.device)[None, :]
     ok = j <= i
     if window is not None:
         ok = ok & (i - j < window)
@@ -278,10 +307,36 @@ def attention_pattern(q: torch.Tensor, k: torch.Tensor, scale: float, offset: in
     q (B, nh, Tq, hs) at absolute positions offset.., k (B, nkv, Tk, hs) at 0.. (past and new keys).
     Returns (B, nh, Tq, Tk). Used by the forward and, on demand, by views reading recorded q and k.
     """
-    k = repeat_kv(k, q.shape[1]).float()                                      # (B, nh, Tk, hs)
-    s = (q.float() @ k.transpose(-1, -2)) * scale                             # (B, nh, Tq, Tk)
-    s = s.masked_fill(~allowed(q.shape[2], k.shape[2], offset, window, q.device), float("-inf"))
+    pos = torch.arange(offset, offset + q.shape[2], device=q.device)
+    return pattern_at(q, k, scale, pos, window)
+
+
+def pattern_at(q: torch.Tensor, k: torch.Tensor, scale: float, positions: torch.Tensor,
+               window: int | None = None) -> torch.Tensor:
+    """attention_pattern for queries q (B, nh, R, hs) at the absolute positions (R,) (any rows)."""
+    k = repeat_kv(k, q.shape[1])                                              # (B, nh, Tk, hs)
+    s = q.float() @ k.float().transpose(-1, -2)                               # (B, nh, R, Tk)
+    s.mul_(scale).masked_fill_(~allowed_at(positions, k.shape[2], window), float("-inf"))
     return s.softmax(dim=-1)
+
+
+# query rows per step of the forward's attention: the scores of one step stay under ~16 MiB, so a
+# long prompt never holds (nh, T, T) at once (the pattern itself is recomputed on demand by views)
+_STEP_ELEMENTS = 1 << 22
+
+
+def attend(q, k, v, scale: float, offset: int = 0, window: int | None = None) -> torch.Tensor:
+    """z = softmax(q k^T * scale) v, explicitly, a block of query rows at a time.
+    q (B, nh, T, hs), k and v (B, nkv, Tk, hs) -> z (B, nh, T, hs)."""
+    B, nh, T, _ = q.shape
+    vv = repeat_kv(v, nh)                                                     # (B, nh, Tk, hs)
+    step = max(1, _STEP_ELEMENTS // max(1, B * nh * k.shape[2]))
+    if step >= T:
+        return attention_pattern(q, k, scale, offset, window).to(v.dtype) @ vv
+    z = torch.empty(B, nh, T, v.shape[-1], dtype=v.dtype, device=v.device)
+    for s in range(0, T, step):
+        z[:, :, s:s + step] = attention_pattern(q[:, :, s:s + step], k, scale, offset + s, window).to(v.dtype) @ vv
+    return z
 
 
 def self_attention(q, k, v, rec: Recorder, name: str, *, scale: float, window: int | None = None,
@@ -301,8 +356,7 @@ def self_attention(q, k, v, rec: Recorder, name: str, *, scale: float, window: i
         offset = past[0].shape[2]
         k = torch.cat([past[0], k], dim=2)                                    # (B, nkv, Tp+T, hs)
         v = torch.cat([past[1], v], dim=2)
-    att = attention_pattern(q, k, scale, offset, window)                      # (B, nh, T, Tp+T)
-    z = att.to(v.dtype) @ repeat_kv(v, q.shape[1])                            # (B, nh, T, hs)
+    z = attend(q, k, v, scale, offset, window)                                # (B, nh, T, hs)
     return rec(name + ".z", z), (k, v)
 
 

@@ -84,6 +84,9 @@ class Phi(CausalLM):
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=True)
         self.rotary = Rotary(cfg.rotary_dim, cfg.rope, "half")
 
+    def final(self, x):
+        return self.model.final_layernorm(x)
+
     def forward(self, idx, past=None, hooks=None, logits="all", keep=None) -> Output:
         """idx (B, T) token ids following the `past` cache (None: from position 0)."""
         rec = Recorder(hooks or {}, keep)
@@ -95,5 +98,5 @@ class Phi(CausalLM):
         for l, layer in enumerate(m.layers):
             x, kv = layer(x, rec, l, (self.rotary, cos, sin), past[l] if past else None)
             cache.append(kv)
-        x = rec("final_norm", m.final_layernorm(x))
+        x = rec("final_norm", self.final(x))
         return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset)

@@ -161,8 +161,12 @@ def test_hf_config_garbage(tmp_path, hf_folder):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="config.json: unreadable"):
         gptviz.load(str(tmp_path))
+    # issue 13: llama is a family now; a config without its sizes names the missing key
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
-    with pytest.raises(CheckpointError, match="not GPT-2"):
+    with pytest.raises(CheckpointError, match="lacks 'hidden_size'.*llama"):
+        gptviz.load(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 32}))
+    with pytest.raises(CheckpointError, match=r"model_type 'bert' is not supported; supported: .*gpt2.*llama"):
         gptviz.load(str(tmp_path))
 
 
