@@ -73,11 +73,12 @@ def run_app(checkpoint=None, prompt=None, screenshot=None, device="auto") -> int
             app.exit(2)
         win.client.loadFailed.connect(failed)
 
-        def shot(frame):
-            # wait until the newest request is on screen, then let Qt paint once more
-            if win.client.idle and frame.request.text == win.editor.toPlainText():
+        def shot():
+            # wait until the newest prompt is on screen in every panel, then let Qt paint once more
+            if win.client.idle and win.current("tokens") is not None \
+                    and win.current("tokens").prompt.text == win.editor.toPlainText():
                 QTimer.singleShot(300, lambda: (win.grab().save(screenshot), app.exit(0)))
-        win.frameShown.connect(shot)
+        win.allShown.connect(shot)
     win.show()
     win.load(checkpoint)
     code = app.exec() or status["code"]

@@ -1,29 +1,21 @@
-"""The main window: the prompt editor and every panel in dock widgets around the attention view, menus,
-status bar."""
+"""The main window: the prompt editor and every panel (declared in panels.PANELS) in dock widgets around
+the attention view, menus, status bar; each visible panel's view is requested, and drawn as it arrives."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar, QVBoxLayout, QWidget
 
-from ..views.frame import GenerateJob, Request
-from .panels.architecture import ArchitecturePanel
-from .panels.attention import AttentionPanel
-from .panels.compare import ComparePanel
-from .panels.head_stats import HeadStatsPanel
-from .panels.geometry import GeometryPanel
-from .panels.heads import HeadsPanel
-from .panels.logit_lens import LogitLensPanel
-from .panels.residual import ResidualPanel
-from .panels.next_token import NextTokenPanel
-from .panels.norms import NormsPanel
-from .panels.tokens import TokensPanel
+from ..views import Attention, Geometry, Prompt, Tokens
+from ..views.generation import GenerateJob
 from . import help_texts
+from .panels import CENTRAL, PANELS
 from .prompt import Debouncer, PromptEditor
+from .state import ViewState
 from .window_export import ExportActions
 from .window_files import FileActions
 from .window_generation import GenerationActions
@@ -31,10 +23,12 @@ from .window_layout import CENTRAL_MIN, LayoutActions, scrolled
 from .worker import ModelInfo, WorkerClient
 
 DEFAULT_PROMPT = "Once upon a time, there was a little girl named Lily. She loved to play with her"
+AREAS = {"left": Qt.LeftDockWidgetArea, "right": Qt.RightDockWidgetArea, "top": Qt.TopDockWidgetArea}
 
 
 class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, QMainWindow):
-    frameShown = Signal(object)        # the Frame now on screen (for tests and --screenshot)
+    resultShown = Signal(object)       # a view's result was drawn (tests, benchmarks)
+    allShown = Signal()                # the worker went idle: every visible panel holds its newest result
     exported = Signal(str, str)        # path, "" or why the export failed
 
     def __init__(self, device: str = "cpu", settings: QSettings | None = None):
@@ -43,17 +37,22 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.setWindowTitle("gptviz")
         self.setAcceptDrops(True)
         self.info: ModelInfo | None = None
-        self.frame = None
         self.last_error: str | None = None
         self.worker_stopped = True
         self._next_id = 0
+        self.wanted: dict[str, object] = {}     # panel attr -> the view it asked for last
+        self.shown_seq: dict[str, int] = {}     # panel attr -> submission id of the result it shows
+        self.view_state: ViewState | None = None
+        self._model_seq = 0                     # submissions before this model was loaded
+        self._failed_seq = -1
+        self._created: dict[int, float] = {}    # submission id -> when the edit that caused it happened
         self.client = WorkerClient(device, self)
-        self.client.frameReady.connect(self._on_frame)
+        self.client.resultReady.connect(self._on_result)
         self.client.computeFailed.connect(self._on_compute_failed)
         self.client.modelLoaded.connect(self._on_loaded)
-        self.client.geometryReady.connect(self._on_geometry)
         self.client.loadFailed.connect(self._on_load_failed)
         self.client.busyChanged.connect(self._on_busy)
+        self.client.jobFinished.connect(self._on_job_finished)
         self.client.generated.connect(self._on_generated)
         self.client.generationDone.connect(self._on_generation_done)
         self.job: GenerateJob | None = None
@@ -80,7 +79,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.addDockWidget(area, d)
         return d
 
-    def _build_panels(self) -> None:
+    def _prompt_box(self) -> QWidget:
         self.editor = PromptEditor()
         self.editor.textChanged.connect(self.debouncer.poke)
         self.editor.heightWanted.connect(self._grow_prompt)
@@ -88,55 +87,44 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.error_banner.setStyleSheet("color: white; background: #dc2626; padding: 3px;")
         self.error_banner.setWordWrap(True)
         self.error_banner.hide()
-        prompt_box = QWidget()
-        lay = QVBoxLayout(prompt_box)
-        lay.setContentsMargins(4, 4, 4, 4)
         self.loading_note = QLabel("")
         self.loading_note.setStyleSheet("color: #92400e; background: #fef3c7; padding: 3px;")
         self.loading_note.hide()
-        lay.addWidget(self.editor)
-        lay.addWidget(self.loading_note)
-        lay.addWidget(self.error_banner)
-        self.tokens = TokensPanel()
-        self.norms = NormsPanel()
-        self.attention = AttentionPanel()
-        self.next_token = NextTokenPanel()
-        self.heads = HeadsPanel()
-        self.head_stats = HeadStatsPanel()
-        self.lens = LogitLensPanel()
-        self.geometry = GeometryPanel()
-        self.residual = ResidualPanel()
-        self.architecture = ArchitecturePanel()
-        self.compare = ComparePanel()
-        self.compare.editor.textChanged.connect(self.debouncer.poke)
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(4, 4, 4, 4)
+        for w in (self.editor, self.loading_note, self.error_banner):
+            lay.addWidget(w)
+        return box
+
+    def _build_panels(self) -> None:
+        self.d_prompt = self._dock("Prompt", self._prompt_box(), Qt.TopDockWidgetArea, "prompt")
+        self.attention = CENTRAL()
         central = scrolled(self.attention)
         central.setMinimumSize(*CENTRAL_MIN)
         self.setCentralWidget(central)
-        self.d_prompt = self._dock("Prompt", prompt_box, Qt.TopDockWidgetArea, "prompt")
-        self.d_tokens = self._dock("Token splits", self.tokens, Qt.TopDockWidgetArea, "tokens")
-        self.splitDockWidget(self.d_prompt, self.d_tokens, Qt.Vertical)
-        self.d_norms = self._dock("Embedding and position norms", self.norms, Qt.LeftDockWidgetArea, "norms")
-        self.d_lens = self._dock("Logit lens", self.lens, Qt.LeftDockWidgetArea, "lens")
-        self.tabifyDockWidget(self.d_norms, self.d_lens)
-        self.d_geometry = self._dock("Embedding geometry", self.geometry, Qt.LeftDockWidgetArea, "geometry")
-        self.tabifyDockWidget(self.d_lens, self.d_geometry)
-        self.d_residual = self._dock("Residual stream", self.residual, Qt.LeftDockWidgetArea, "residual")
-        self.tabifyDockWidget(self.d_geometry, self.d_residual)
-        self.d_residual.visibilityChanged.connect(lambda visible: visible and self.submit())
-        self.d_arch = self._dock("Architecture", self.architecture, Qt.LeftDockWidgetArea, "architecture")
-        self.tabifyDockWidget(self.d_residual, self.d_arch)
-        self.architecture.boxClicked.connect(self.show_box_output)
+        self.panel_list = []
+        self._docks = [self.d_prompt]
+        by_name = {"prompt": self.d_prompt}
+        for cls in PANELS:
+            panel = cls()
+            setattr(self, cls.attr, panel)
+            d = self._dock(cls.title, panel, AREAS[cls.area], cls.dock)
+            setattr(self, getattr(cls, "dock_attr", "d_" + cls.dock), d)
+            if cls.place is not None:
+                how, other = cls.place
+                if how == "tab":
+                    self.tabifyDockWidget(by_name[other], d)
+                else:
+                    self.splitDockWidget(by_name[other], d, Qt.Vertical)
+            by_name[cls.dock] = d
+            self.panel_list.append(panel)
+            self._docks.append(d)
+            d.visibilityChanged.connect(lambda visible: visible and self.submit())   # hidden: computed when shown
         self.d_norms.raise_()
-        self.d_lens.visibilityChanged.connect(lambda visible: visible and self.submit())
-        self.d_next = self._dock("Next token", self.next_token, Qt.RightDockWidgetArea, "next")
-        self.d_heads = self._dock("All heads", self.heads, Qt.RightDockWidgetArea, "heads")
-        self.splitDockWidget(self.d_next, self.d_heads, Qt.Vertical)
-        self.d_stats = self._dock("Head statistics", self.head_stats, Qt.RightDockWidgetArea, "stats")
-        self.tabifyDockWidget(self.d_heads, self.d_stats)
-        self.d_compare = self._dock("Compare prompts", self.compare, Qt.RightDockWidgetArea, "compare")
-        self.tabifyDockWidget(self.d_stats, self.d_compare)
-        self.d_compare.visibilityChanged.connect(lambda visible: visible and self.submit())
         self.d_heads.raise_()
+        self.compare.editor.textChanged.connect(self.debouncer.poke)
+        self.architecture.boxClicked.connect(self.show_box_output)
         self.attention.layerChanged.connect(lambda _: self.submit())
         self.next_token.settingsChanged.connect(lambda *_: self.submit())
         self.next_token.candidateClicked.connect(self.append_candidate)
@@ -147,11 +135,10 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.heads.headClicked.connect(self.attention.select)
         self.head_stats.headClicked.connect(self.attention.select)
         self.attention.headSelected.connect(self.heads.set_selected)
+        self.attention.headSelected.connect(self._head_changed)
         self.attention.queryChanged.connect(self.tokens.chips.set_selected)
         self.tokens.chips.tokenToggled.connect(self.attention.toggle_query)
         self.attention.selectionChanged.connect(self.tokens.chips.set_marked)
-        for dock, _ in self._dock_views():
-            dock.visibilityChanged.connect(lambda visible, d=dock: self._show_dock(d, visible))
         self._default_state = self.saveState()
 
     def _build_menus(self) -> None:
@@ -183,7 +170,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         o.addAction(self.bos_action)
         h = self.menuBar().addMenu("&Help")
         about = h.addMenu("&What am I looking at?")
-        for title in ["Attention"] + [d.windowTitle() for d in self.docks()]:
+        for title in [CENTRAL.title] + [d.windowTitle() for d in self.docks()]:
             self._action(about, title, lambda _=False, t=title: self.show_help(t))
         h.addSeparator()
         self._action(h, "&About gptviz", self._about)
@@ -210,8 +197,10 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         sb.addPermanentWidget(self.busy)
 
     def docks(self) -> list[QDockWidget]:
-        return [self.d_prompt, self.d_tokens, self.d_norms, self.d_lens, self.d_geometry, self.d_residual,
-                self.d_arch, self.d_next, self.d_heads, self.d_stats, self.d_compare]
+        return list(self._docks)
+
+    def panels(self) -> dict:
+        return {p.title: p for p in [self.attention, *self.panel_list]}
 
     def show_help(self, title: str) -> None:
         box = QMessageBox(QMessageBox.Information, title, help_texts.text(title), parent=self)
@@ -226,50 +215,60 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         return state is not None and self.restoreState(state)
 
     # ---------- requests ----------
+    def state(self) -> ViewState:
+        return ViewState(Prompt(self.editor.toPlainText(), self.bos_action.isChecked()), self.attention.layer,
+                         self.attention.head, self.next_token.temperature.value(), self.next_token.k.value(),
+                         self.compare.editor.toPlainText(), self.info)
+
+    def visible(self, panel) -> bool:
+        return not panel.visibleRegion().isEmpty()
+
     def submit(self) -> None:
+        """Ask for the view of every visible panel (hidden ones compute nothing until shown)."""
         if self.info is None:
             return
-        self._next_id += 1
-        created = self.debouncer.first or time.perf_counter()
-        req = Request(self._next_id, self.editor.toPlainText(), self.bos_action.isChecked(), self.attention.layer,
-                      self.next_token.temperature.value(), self.next_token.k.value(),
-                      lens=not self.lens.visibleRegion().isEmpty(),
-                      residual=not self.residual.visibleRegion().isEmpty(),
-                      compare_text=self.compare.editor.toPlainText() if not self.compare.visibleRegion().isEmpty()
-                      else None, created=created)
-        self.client.submit(req)
-
-    def _on_frame(self, frame, fresh: bool = True) -> None:
-        if frame.request.id < (self.frame.request.id if self.frame else 0):
-            return                        # an older request finished after a newer one was shown
-        self.frame = frame
-        self.error_banner.hide()
-        special = {self.info.eot_id} if self.info is not None and self.info.eot_id is not None else set()
-        self.tokens.show_frame(frame, len(frame.request.text), special,
-                               (self.info.geometry if self.info else {}).get("shared_ids", ()))
-        self.attention.show_frame(frame)
-        self.tokens.chips.set_marked(self.attention.selection)
-        for dock, show in self._dock_views():
-            if not dock.panel.visibleRegion().isEmpty():
-                show(frame)                 # hidden tabs catch up when they are shown (_show_dock)
+        st = self.view_state = self.state()
+        self.wanted = {p.attr: p.wants(st) for p in [self.attention, *self.panel_list] if self.visible(p)}
+        self.wanted.setdefault("tokens", Tokens())      # the model pass: always, however the docks are arranged
+        views = [v for v in self.wanted.values() if v is not None]
         if not self.info.geometry:
-            self.client.request_geometry()    # after the first frame: it takes seconds and few panels need it
-        if fresh:                             # (a redraw of the same frame is no update to time)
-            latency = (time.perf_counter() - frame.request.created) * 1e3
-            self.latency_label.setText(f"update {latency:.0f} ms (model {frame.compute_ms:.0f} ms)")
-        self.frameShown.emit(frame)
+            views.append(Geometry())         # the chips and norms mark shared embedding rows; computed last
+        created = self.debouncer.first or time.perf_counter()
+        seq, hits = self.client.submit(st.prompt, views)
+        self._created = {seq: created}
+        for view, result in hits:
+            self._on_result(seq, view, result)
 
-    def _dock_views(self):
-        """(dock, how it shows a frame) for the panels that only need updating while visible."""
-        return ((self.d_norms, self.norms.show_frame), (self.d_next, self.next_token.show_frame),
-                (self.d_heads, self.heads.show_frame), (self.d_stats, self.head_stats.show_frame),
-                (self.d_lens, self.lens.show_frame), (self.d_residual, self.residual.show_frame),
-                (self.d_arch, lambda f: self.architecture.show_model(self.info, f.T)),
-                (self.d_compare, lambda f: self.compare.show_frame(f, self.attention.head)))
+    def current(self, attr: str):
+        """The result panel `attr` shows if it is for the current prompt and settings, else None."""
+        r = getattr(self, attr).result
+        want = self.wanted.get(attr)
+        if r is None or want is None or r.view != want or self.shown_seq.get(attr, -1) <= self._model_seq:
+            return None
+        return r if r.prompt is None or r.prompt == self.view_state.prompt else None
 
-    def _show_dock(self, dock, visible: bool) -> None:
-        if visible and self.frame is not None:
-            dict(self._dock_views())[dock](self.frame)
+    def _on_result(self, seq: int, view, result) -> None:
+        if isinstance(view, Geometry):
+            self._set_geometry(result.geometry)
+            self.geometry.show_result(result, self.view_state)   # drawn once per model, shown or not
+            self.shown_seq["geometry"] = seq
+        for p in [self.attention, *self.panel_list]:
+            if self.wanted.get(p.attr) == view and seq >= self.shown_seq.get(p.attr, -1) and p is not self.geometry:
+                p.show_result(result, self.view_state)
+                self.shown_seq[p.attr] = seq
+        if isinstance(view, (Attention, Tokens)):
+            self.tokens.chips.set_marked(self.attention.selection)
+        if seq > self._failed_seq and isinstance(view, Tokens):
+            self.error_banner.hide()
+        self.resultShown.emit(result)
+
+    def _head_changed(self, layer: int, head: int) -> None:
+        if self.compare.result is not None and self.view_state is not None:
+            self.compare.show_result(self.compare.result, replace(self.view_state, head=head))
+
+    def _on_job_finished(self, seq: int) -> None:
+        if seq in self._created and self.client.idle:
+            self.latency_label.setText(f"update {(time.perf_counter() - self._created.pop(seq)) * 1e3:.0f} ms")
 
     def show_box_output(self, key: str) -> None:
         """Architecture view: bring up the panel that shows what a box produces."""
@@ -281,14 +280,17 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         if key == "attn":
             self.attention.setFocus()
 
-    def _on_compute_failed(self, req_id: int, msg: str) -> None:
+    def _on_compute_failed(self, seq: int, msg: str) -> None:
         self.last_error = msg
+        self._failed_seq = seq
         self.error_banner.setText(f"Could not compute this prompt: {msg}")
         self.error_banner.show()
         self.statusBar().showMessage(f"error: {msg}", 10000)
 
     def _on_busy(self, busy: bool) -> None:
         self.busy.setVisible(busy)
+        if not busy:
+            self.allShown.emit()
 
     # ---------- loading ----------
     def load(self, path) -> None:
@@ -300,7 +302,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
 
     def _on_loaded(self, info: ModelInfo) -> None:
         self.info = info
-        self.frame = None
+        self._model_seq = self.client.scheduler.seq     # what is on screen now belongs to the previous model
         self.loading_note.hide()
         self.setWindowTitle(f"gptviz — {info.name}")
         for panel in self.panels().values():
@@ -308,7 +310,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
             if clear is not None:
                 clear()
         self.attention.set_model(info.config.n_layer, info.config.n_head)
-        self._show_geometry()
+        self.norms.set_shared_ids(None)
         self.bos_action.setEnabled(info.eot_id is not None)
         self._show_model_label()
         if info.fmt != "builtin" and info.source not in ("built-in",) and "resources" not in Path(info.source).parts:
@@ -318,19 +320,12 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.debouncer.cancel()                          # submitted now, not again 100 ms later
         self.submit()
 
-    def _on_geometry(self, info) -> None:
-        if info is None or self.info is None or (info.source, info.name) != (self.info.source, self.info.name):
-            return                               # for a model that is no longer loaded
-        self.info = info
-        self._show_geometry()
-        if self.frame is not None:
-            self._on_frame(self.frame, fresh=False)   # token chips and norms mark the shared embedding rows
-
-    def _show_geometry(self) -> None:
-        g = self.info.geometry
-        if "position_norm" in g:
-            self.geometry.set_geometry(g)
+    def _set_geometry(self, g: dict) -> None:
+        self.info = replace(self.info, geometry=g)
+        self.view_state = replace(self.view_state, info=self.info)
         self.norms.set_shared_ids(g.get("shared_ids"))
+        if self.tokens.result is not None:
+            self.tokens.show_result(self.tokens.result, self.view_state)   # the chips mark the shared rows
 
     def _on_load_failed(self, what: str, msg: str) -> None:
         self.last_error = msg
@@ -378,4 +373,3 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.debouncer.blockSignals(True)
         self.worker_stopped = self.client.shutdown()
         super().closeEvent(e)
-

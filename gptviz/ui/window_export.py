@@ -9,48 +9,41 @@ from . import export
 
 
 class ExportActions:
-    """Mixed into MainWindow; uses its panels, docks and current frame. MainWindow defines the
+    """Mixed into MainWindow; uses its panels and their shown results. MainWindow defines the
     `exported(path, error)` signal and calls _init_export()."""
 
     def _init_export(self) -> None:
-        self._npz_jobs: dict[int, tuple] = {}      # request id -> (path, frame, selected head)
+        self._npz_jobs: dict[int, tuple] = {}      # request id -> (path, prompt, results, layer, head)
         self._export_dialogs = False                # failures become message boxes once the user exported by hand
         self.client.allAttention.connect(self._on_all_attention)
         self.exported.connect(self._on_exported)
 
-    def panels(self) -> dict:
-        return {"Token splits": self.tokens, "Embedding and position norms": self.norms,
-                "Attention": self.attention, "Next token": self.next_token, "All heads": self.heads,
-                "Head statistics": self.head_stats, "Logit lens": self.lens, "Embedding geometry": self.geometry,
-                "Residual stream": self.residual, "Architecture": self.architecture, "Compare prompts": self.compare}
-
     def export(self, panel, kind: str, path) -> None:
         """Write `panel` as `kind` to `path`. NPZ waits for the worker (every layer's attention): `exported`
         is emitted when the file is written or has failed; the other kinds are written at once and emit it too."""
-        if self.frame is None:
+        if self.view_state is None or self.tokens.result is None:
             raise ValueError("nothing to export yet")
-        for dock, show in self._dock_views():
-            if dock.panel is panel:
-                show(self.frame)            # a hidden tab may not have drawn the current frame yet
         if kind == "npz":
-            req = self.frame.request
-            self._npz_jobs[req.id] = (Path(path), self.frame, self.attention.head)
+            self._next_id += 1
+            prompt = self.view_state.prompt
+            results = [p.result for p in [self.attention, *self.panel_list] if p is not self.geometry]
+            self._npz_jobs[self._next_id] = (Path(path), prompt, results, self.attention.layer, self.attention.head)
             self.statusBar().showMessage(f"exporting every layer's attention to {Path(path).name}…")
             self.busy.show()
-            self.client.all_attention(req)
+            self.client.all_attention(self._next_id, prompt)
             return
-        export.export_panel(kind, Path(path), panel, self.frame, self.attention.layer, self.attention.head)
+        export.export_panel(kind, Path(path), panel)
         self.exported.emit(str(path), "")
 
     def _on_all_attention(self, req_id: int, attention, error: str) -> None:
         job = self._npz_jobs.pop(req_id, None)
         if job is None:
             return
-        path, frame, head = job
+        path, prompt, results, layer, head = job
         self.busy.setVisible(not self.client.idle)
         if not error:
             try:
-                export.save_npz(path, frame, attention, head)
+                export.save_npz(path, prompt, results, attention, layer, head)
             except (OSError, ValueError) as e:
                 error = str(e)
         if error:

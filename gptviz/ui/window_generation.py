@@ -6,7 +6,7 @@ import threading
 
 from PySide6.QtCore import Qt, QTimer
 
-from ..views.frame import GenerateJob
+from ..views.generation import GenerateJob
 
 
 class GenerationActions:
@@ -14,9 +14,10 @@ class GenerationActions:
 
     def append_candidate(self, rank: int) -> None:
         """Append the clicked next-token candidate to the prompt."""
-        if self.frame is None or rank >= len(self.frame.top_pieces):
+        shown = self.next_token.result
+        if shown is None or rank >= len(shown.top_pieces):
             return
-        piece = self.frame.top_pieces[rank]
+        piece = shown.top_pieces[rank]
         self._set_text(self.editor.toPlainText() + piece.bytes.decode("utf-8", errors="replace"))
 
     def start_generation(self, n: int, top_k: int, top_p: float, seed: int) -> None:

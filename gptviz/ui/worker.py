@@ -1,19 +1,22 @@
 """One worker thread owns the model; the GUI talks to it only through queued signals.
 
-WorkerClient (GUI side) keeps at most one request running and one pending: a newer request
-replaces the pending one, so only the newest text is ever computed after the running one.
+The GUI side (WorkerClient) holds a views.Scheduler: it answers what is memoised at once and sends the
+rest as jobs, one running and one waiting. The worker runs a job's views one at a time, cheapest first,
+over one trace of the prompt (the last trace is kept, so a job for the same prompt, e.g. another layer,
+makes no model pass), and stops between views when the job has been superseded.
 """
 from __future__ import annotations
 
 import atexit
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ..core.config import GPTConfig
-from ..views.frame import FrameBuilder, Request
+from ..views.base import Context, Prompt
+from ..views.scheduler import Job, Scheduler
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class ModelInfo:
     eot_id: int | None                   # the tokenizer's <|endoftext|>, None when it has none
     warnings: list[str] = field(default_factory=list)
     geometry: dict = field(default_factory=dict)   # analysis.geometry.embedding_geometry of the weights; empty
-    #                                               until geometryReady (computed after the first frame)
+    #                                               until the Geometry view arrives (after the prompt's views)
 
 
 def _message(e: BaseException) -> str:
@@ -38,85 +41,94 @@ def _message(e: BaseException) -> str:
 class _Worker(QObject):
     loaded = Signal(object)            # ModelInfo
     loadFailed = Signal(str, str)      # what was asked, why it failed
-    frameReady = Signal(object)        # Frame
-    computeFailed = Signal(int, str)   # request id, message
+    traced = Signal(object, object)    # job, (token ids bytes, prompt length in tokens)
+    viewReady = Signal(object, object, object)   # job, view, result (None: nothing to show)
+    viewFailed = Signal(object, str)   # job, message
+    jobDone = Signal(object)           # job
     generated = Signal(int, str)       # job id, the continuation so far
     generationDone = Signal(int, str)  # job id, "" or an error message
     allAttention = Signal(int, object, str)   # request id, (L, H, T, T) float32 or None, "" or an error message
-    geometryReady = Signal(object)     # the ModelInfo again, with its geometry
 
     def __init__(self, device: str):
         super().__init__()
         self.device = device
-        self.builder: FrameBuilder | None = None
-        self.info: ModelInfo | None = None
+        self.model = None
+        self.other = None               # prompt B keeps its own prefix cache
+        self.ctx: Context | None = None  # the last prompt's trace and what its views shared
+        self.traces = 0                 # model passes made (tests: a layer switch makes none)
 
     @Slot(object)
     def load(self, path):
         try:
             from ..api import open_model
             model = open_model(path, device=self.device)
-            builder = FrameBuilder(model)
+            other = model.fork()
         except (Exception, MemoryError) as e:   # the previous model stays loaded
             self.loadFailed.emit("the built-in model" if path is None else str(path), _message(e))
             return
-        self.builder = builder
-        self.info = ModelInfo(model.name, model.source, model.format, model.config, model.tokenizer.name,
-                              model.tokenizer.eot_id, list(model.warnings))
-        self.loaded.emit(self.info)
+        self.model, self.other, self.ctx = model, other, None
+        self.loaded.emit(ModelInfo(model.name, model.source, model.format, model.config, model.tokenizer.name,
+                                   model.tokenizer.eot_id, list(model.warnings)))
 
-    @Slot()
-    def geometry(self):
-        """The embeddings' geometry (seconds for a 50k vocabulary: its distinct rows are sorted), asked for
-        after the first frame so that it does not delay the panels."""
-        if self.builder is None or self.info.geometry:
-            self.geometryReady.emit(self.info)    # always answer: the client waits for it
-            return
-        from ..analysis.geometry import embedding_geometry
-        tr = self.builder.model.model.transformer
-        try:
-            g = embedding_geometry(tr.wte.weight.detach().float().cpu().numpy(),
-                                   tr.wpe.weight.detach().float().cpu().numpy())
-        except (Exception, MemoryError) as e:
-            traceback.print_exc()
-            g = {"error": _message(e)}
-        self.info = replace(self.info, geometry=g)
-        self.geometryReady.emit(self.info)
+    def context(self, job: Job) -> Context:
+        """The trace of the job's prompt: the last one again when the prompt is the same."""
+        c = self.ctx
+        if c is None or c.prompt != job.prompt or c.generation != job.generation:
+            tr = self.model.trace(job.prompt.text, prepend_bos=job.prompt.prepend_bos)
+            self.traces += 1
+            c = Context(self.model, tr, job.prompt, self.other)
+            c.generation = job.generation
+            self.ctx = c
+        self.traced.emit(job, (c.ids.tobytes(), c.trace.n_prompt_tokens))
+        return c
 
     @Slot(object)
-    def compute(self, req: Request):
-        if self.builder is None:
-            self.computeFailed.emit(req.id, "no model is loaded")
+    def run(self, job: Job):
+        if self.model is None:
+            self.viewFailed.emit(job, "no model is loaded")
+            self.jobDone.emit(job)
             return
-        try:
-            frame = self.builder.build(req)
-        except Exception as e:
-            traceback.print_exc()
-            self.computeFailed.emit(req.id, _message(e))
-            return
-        self.frameReady.emit(frame)
+        ctx = None
+        for view in job.views:
+            if job.cancel.is_set():
+                break                    # superseded: the newer job asks for what it still needs
+            try:
+                if view.per_prompt and ctx is None:
+                    ctx = self.context(job)
+                result = view.compute(ctx if view.per_prompt else Context(self.model, None, None))
+            except (Exception, MemoryError) as e:
+                traceback.print_exc()
+                self.viewFailed.emit(job, _message(e))
+                if view.per_prompt and ctx is None:
+                    break                # the model pass failed: no view of this prompt can be computed
+                continue
+            self.viewReady.emit(job, view, result)
+        self.jobDone.emit(job)
 
     @Slot(object)
-    def all_attention(self, req: Request):
-        """Every layer's attention for `req`'s text (for exports), one layer at a time from the cached trace."""
-        if self.builder is None:
-            self.allAttention.emit(req.id, None, "no model is loaded")
+    def all_attention(self, req):
+        """Every layer's attention for `req` ((id, Prompt)), one layer at a time (for exports)."""
+        req_id, prompt = req
+        if self.model is None:
+            self.allAttention.emit(req_id, None, "no model is loaded")
             return
         try:
-            tr = self.builder.model.trace(req.text, prepend_bos=req.prepend_bos)
+            c = self.ctx
+            tr = c.trace if c is not None and c.prompt == prompt else \
+                self.model.trace(prompt.text, prepend_bos=prompt.prepend_bos)
             att = np.stack([tr.attention(layer) for layer in range(tr.n_layer)])   # (L, H, T, T)
         except (Exception, MemoryError) as e:
-            self.allAttention.emit(req.id, None, _message(e))
+            self.allAttention.emit(req_id, None, _message(e))
             return
-        self.allAttention.emit(req.id, att, "")
+        self.allAttention.emit(req_id, att, "")
 
     @Slot(object)
     def generate(self, job):
         from ..core.generate import generate_ids
-        if self.builder is None:
+        if self.model is None:
             self.generationDone.emit(job.id, "no model is loaded")
             return
-        model = self.builder.model
+        model = self.model
         ids = []
         try:
             for i in generate_ids(model, job.text, job.n, job.temperature, job.top_k, job.top_p, job.seed,
@@ -130,8 +142,8 @@ class _Worker(QObject):
 
 
 class WorkerClient(QObject):
-    """GUI-side handle: submit requests and loads; signals come back on the GUI thread."""
-    frameReady = Signal(object)
+    """GUI-side handle: submit view requests, loads and generations; signals come back on the GUI thread."""
+    resultReady = Signal(int, object, object)   # submission id, view, result (None: nothing to show)
     computeFailed = Signal(int, str)
     modelLoaded = Signal(object)
     loadFailed = Signal(str, str)
@@ -139,12 +151,12 @@ class WorkerClient(QObject):
     generated = Signal(int, str)
     generationDone = Signal(int, str)
     allAttention = Signal(int, object, str)
-    geometryReady = Signal(object)
-    _toCompute = Signal(object)
+    geometryReady = Signal(object)     # the Geometry view's dict
+    jobFinished = Signal(int)          # a job ended (all its views delivered, or it was superseded)
+    _toRun = Signal(object)
     _toLoad = Signal(object)
     _toGenerate = Signal(object)
     _toAllAttention = Signal(object)
-    _toGeometry = Signal()
 
     def __init__(self, device: str = "cpu", parent=None):
         super().__init__(parent)
@@ -152,108 +164,108 @@ class WorkerClient(QObject):
         self._thread.setObjectName("gptviz-worker")
         self._worker = _Worker(device)
         self._worker.moveToThread(self._thread)
-        self._toCompute.connect(self._worker.compute)
+        self.scheduler = Scheduler(self._toRun.emit)
+        self._toRun.connect(self._worker.run)
         self._toLoad.connect(self._worker.load)
         self._toGenerate.connect(self._worker.generate)
         self._toAllAttention.connect(self._worker.all_attention)
-        self._worker.allAttention.connect(self.allAttention)
-        self._toGeometry.connect(self._worker.geometry)
-        self._worker.geometryReady.connect(self._on_geometry)
-        self._worker.generated.connect(self.generated)
-        self._worker.generationDone.connect(self._on_generation_done)
-        self._worker.frameReady.connect(self._on_frame)
-        self._worker.computeFailed.connect(self._on_failed)
-        self._worker.loaded.connect(self._on_loaded)
-        self._worker.loadFailed.connect(self._on_load_failed)
+        w = self._worker
+        w.allAttention.connect(self.allAttention)
+        w.generated.connect(self.generated)
+        w.generationDone.connect(self._on_generation_done)
+        w.traced.connect(lambda job, key: self.scheduler.learn(job.generation, job.prompt, key))
+        w.viewReady.connect(self._on_view)
+        w.viewFailed.connect(self._on_failed)
+        w.jobDone.connect(self._on_job_done)
+        w.loaded.connect(self._on_loaded)
+        w.loadFailed.connect(self._on_load_failed)
         self._thread.finished.connect(self._worker.deleteLater)
         self._thread.start()
-        self.running: Request | None = None
-        self.pending: Request | None = None
         self.loading = False
         self.generating = None         # the GenerateJob under way
-        self.sent = 0                  # requests actually computed (for tests and the status bar)
-        self.geometry_pending = False
 
-    # --- requests ---
-    def submit(self, req: Request) -> None:
-        if self.running is None and not self.loading and self.generating is None:
-            self._send(req)
-        else:
-            self.pending = req         # newest wins: an older pending request is dropped
+    # --- view requests ---
+    def submit(self, prompt: Prompt, views) -> tuple[int, list]:
+        """(submission id, memoised [(view, result)]); the rest arrive through resultReady."""
+        seq, hits = self.scheduler.submit(prompt, views)
+        self.busyChanged.emit(not self.idle)
+        return seq, hits
 
-    def _send(self, req: Request) -> None:
-        self.running = req
-        self.sent += 1
-        self._toCompute.emit(req)
-        self.busyChanged.emit(True)
+    @property
+    def running(self) -> Job | None:
+        return self.scheduler.running
 
-    def _next(self) -> None:
-        self.running = None
-        if self.pending is not None and not self.loading and self.generating is None:
-            req, self.pending = self.pending, None
-            self._send(req)
-        elif not self.loading:
+    @property
+    def pending(self) -> Job | None:
+        return self.scheduler.pending
+
+    @property
+    def sent(self) -> int:
+        """Jobs handed to the worker (for tests and the benchmark)."""
+        return self.scheduler.sent
+
+    def _current(self, job: Job) -> bool:
+        return job.generation == self.scheduler.generation
+
+    def _on_view(self, job: Job, view, result) -> None:
+        self.scheduler.delivered(job, view, result)
+        if self._current(job):
+            if not view.per_prompt and result is not None:
+                self.geometryReady.emit(result.geometry)
+            self.resultReady.emit(job.id, view, result)
+
+    def _on_failed(self, job: Job, msg: str) -> None:
+        if self._current(job):
+            self.computeFailed.emit(job.id, msg)
+
+    def _on_job_done(self, job: Job) -> None:
+        self.scheduler.finished(job)
+        self.jobFinished.emit(job.id)
+        if self.idle:
             self.busyChanged.emit(False)
-
-    def _on_frame(self, frame) -> None:
-        self._next()
-        self.frameReady.emit(frame)
-
-    def _on_failed(self, req_id: int, msg: str) -> None:
-        self._next()
-        self.computeFailed.emit(req_id, msg)
 
     # --- loading ---
     def load(self, path) -> None:
-        self.loading = True
+        self.loading = self.scheduler.paused = True
         self.busyChanged.emit(True)
         self._toLoad.emit(path)
 
     def _on_loaded(self, info) -> None:
-        self.loading = False
-        self.pending = None            # computed for the old model; the window submits again
+        self.loading = self.scheduler.paused = False
+        self.scheduler.new_model()     # results and pending work were for the old model; the window submits
         self.modelLoaded.emit(info)
-        if self.running is None:
-            self.busyChanged.emit(False)
+        self.busyChanged.emit(not self.idle)
 
     def _on_load_failed(self, what: str, msg: str) -> None:
         self.loading = False
+        self.scheduler.paused = self.generating is not None
         self.loadFailed.emit(what, msg)
-        if self.running is None:
-            self._next()
+        self.scheduler.resume()
+        self.busyChanged.emit(not self.idle)
 
     # --- generation ---
     def generate(self, job) -> None:
-        """Queue a generation behind the running request; requests made meanwhile wait (newest wins)."""
+        """Queue a generation behind the running job; requests made meanwhile wait (newest wins)."""
         self.generating = job
+        self.scheduler.paused = True
         self.busyChanged.emit(True)
         self._toGenerate.emit(job)
 
     def _on_generation_done(self, job_id: int, error: str) -> None:
         self.generating = None
+        self.scheduler.paused = self.loading
         self.generationDone.emit(job_id, error)
-        if self.running is None:
-            self._next()
-
-    # --- geometry ---
-    def request_geometry(self) -> None:
-        if not self.geometry_pending:
-            self.geometry_pending = True
-            self._toGeometry.emit()
-
-    def _on_geometry(self, info) -> None:
-        self.geometry_pending = False
-        self.geometryReady.emit(info)
+        self.scheduler.resume()
+        self.busyChanged.emit(not self.idle)
 
     # --- exports ---
-    def all_attention(self, req: Request) -> None:
-        """Ask for every layer's attention of `req`'s text; `allAttention` answers after the running job."""
-        self._toAllAttention.emit(req)
+    def all_attention(self, req_id: int, prompt: Prompt) -> None:
+        """Ask for every layer's attention of `prompt`; `allAttention` answers after the running job."""
+        self._toAllAttention.emit((req_id, prompt))
 
     @property
     def idle(self) -> bool:
-        return (self.running is None and self.pending is None and not self.loading and self.generating is None
-                and not self.geometry_pending)
+        return self.scheduler.idle and not self.loading and self.generating is None
 
     def shutdown(self, timeout_ms: int = 1500) -> bool:
         """Stop the thread after the current job, waiting at most `timeout_ms`; True when it has stopped.
@@ -263,6 +275,8 @@ class WorkerClient(QObject):
         """
         if self._thread in _ORPHANS:          # already given up on once: do not wait again
             return False
+        if self.scheduler.running is not None:
+            self.scheduler.running.cancel.set()   # its remaining views are not wanted any more
         if self._thread.isRunning():
             self._thread.quit()
             if not self._thread.wait(timeout_ms):

@@ -22,13 +22,14 @@ def window(qtbot, tmp_path, hf_folder):
     win.show()
     with qtbot.waitSignal(win.client.modelLoaded, timeout=60000):
         win.load(str(hf_folder))
-    qtbot.waitUntil(lambda: win.frame is not None and win.client.idle, timeout=60000)
+    qtbot.waitUntil(lambda: win.current("tokens") is not None and win.client.idle, timeout=60000)
     yield win
     win.close()
 
 
 def settle(qtbot, win, text=None, timeout=60000):
-    """Wait until the worker is idle and the frame on screen is for the editor's current text."""
+    """Wait until the worker is idle and every visible panel shows the editor's current text."""
     want = win.editor.toPlainText() if text is None else text
     qtbot.waitUntil(lambda: win.client.idle and not win.debouncer._timer.isActive()
-                    and win.frame is not None and win.frame.request.text == want, timeout=timeout)
+                    and win.current("tokens") is not None and win.current("tokens").prompt.text == want,
+                    timeout=timeout)

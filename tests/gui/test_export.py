@@ -54,9 +54,9 @@ def _show(qtbot, window, name):
         window.compare.editor.setPlainText(B_TEXT)
     window.editor.setPlainText(TEXT)
     settle(qtbot, window)
-    need = {"Logit lens": "lens_ids", "Residual stream": "resid_norm", "Compare prompts": "compare"}.get(name)
+    need = {"Logit lens": "lens", "Residual stream": "residual", "Compare prompts": "compare"}.get(name)
     if need:
-        qtbot.waitUntil(lambda: getattr(window.frame, need) is not None and window.client.idle, timeout=30000)
+        qtbot.waitUntil(lambda: window.current(need) is not None and window.client.idle, timeout=30000)
 
 
 @pytest.mark.parametrize("name", PANELS)

@@ -10,7 +10,7 @@ from tests.gui.conftest import settle
 def test_click_candidate_appends_it(qtbot, window, hf_folder):
     window.editor.setPlainText("The cat sat on the")
     settle(qtbot, window)
-    best = window.frame.top_pieces[0]
+    best = window.next_token.result.top_pieces[0]
     window.next_token.candidateClicked.emit(0)
     settle(qtbot, window)
     assert window.editor.toPlainText() == "The cat sat on the" + best.bytes.decode()
@@ -31,7 +31,7 @@ def test_generate_matches_core_and_updates_panels(qtbot, window, hf_folder):
     want = generate(gptviz.load(str(hf_folder)), "Once upon a", 12, temperature=0.8, top_k=40, top_p=0.95, seed=5)
     assert window.editor.toPlainText() == "Once upon a" + want
     assert len(steps) == 12                         # appended token by token
-    assert window.frame.request.text == "Once upon a" + want
+    assert window.tokens.result.prompt.text == "Once upon a" + want
     assert window.next_token.generate.text() == "Generate"
     # the generated characters, and only they, are marked
     (sel,) = window.editor.extraSelections()

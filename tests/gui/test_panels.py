@@ -16,7 +16,7 @@ def reference(hf_folder):
 def _assert_matches_fresh_trace(win, reference, text):
     reference.clear_cache()
     tr = reference.trace(text, prepend_bos=win.bos_action.isChecked())
-    f = win.frame
+    f = win.next_token.result
     # tokens panel
     assert [(p.id, p.text) for p in win.tokens.chips.pieces] == [(t.id, t.text) for t in tr.tokens]
     assert f"{tr.T}</b> tokens" in win.tokens.summary.text()
@@ -46,11 +46,12 @@ def test_layer_head_selection_and_temperature(qtbot, window, reference):
     window.editor.setPlainText("Colourless green ideas sleep furiously")
     settle(qtbot, window)
     window.heads.headClicked.emit(1, 2)          # as a click on the thumbnail does
-    qtbot.waitUntil(lambda: window.frame.layer == 1 and window.client.idle, timeout=30000)
+    qtbot.waitUntil(lambda: window.current("attention") is not None and window.current("attention").layer == 1 and window.client.idle, timeout=30000)
     assert (window.attention.layer, window.attention.head) == (1, 2)
     window.next_token.temperature.setValue(0.5)
     window.next_token.k.setValue(7)
-    qtbot.waitUntil(lambda: window.frame.request.temperature == 0.5 and window.frame.request.top_k == 7
+    qtbot.waitUntil(lambda: window.current("next_token") is not None and window.current("next_token").view.temperature == 0.5
+                    and window.current("next_token").view.top_k == 7
                     and window.client.idle, timeout=30000)
     _assert_matches_fresh_trace(window, reference, "Colourless green ideas sleep furiously")
     # keyboard stepping: right arrow moves to the next head, down to the next layer (clamped)
@@ -58,7 +59,7 @@ def test_layer_head_selection_and_temperature(qtbot, window, reference):
     assert window.attention.head == 3
     qtbot.keyClick(window.attention, Qt.Key_Up)
     assert window.attention.layer == 0
-    qtbot.waitUntil(lambda: window.frame.layer == 0 and window.client.idle, timeout=30000)
+    qtbot.waitUntil(lambda: window.current("attention") is not None and window.current("attention").layer == 0 and window.client.idle, timeout=30000)
     _assert_matches_fresh_trace(window, reference, "Colourless green ideas sleep furiously")
 
 
@@ -66,7 +67,7 @@ def test_prepend_bos_option(qtbot, window, reference):
     window.editor.setPlainText("Hello")
     settle(qtbot, window)
     window.bos_action.setChecked(True)
-    qtbot.waitUntil(lambda: window.frame.request.prepend_bos and window.client.idle, timeout=30000)
+    qtbot.waitUntil(lambda: window.current("tokens") is not None and window.current("tokens").prompt.prepend_bos and window.client.idle, timeout=30000)
     assert window.tokens.chips.pieces[0].id == 50256
     _assert_matches_fresh_trace(window, reference, "Hello")
 
@@ -87,7 +88,7 @@ def test_truncation_notice(qtbot, window):
     text = " ".join(f"w{i}" for i in range(80))       # > 64 tokens, the model's context
     window.editor.setPlainText(text)
     settle(qtbot, window)
-    assert window.frame.truncated
+    assert window.tokens.result.truncated
     assert window.tokens.notice.isVisible() and "longer than the context window" in window.tokens.notice.text()
     assert "64 / 64" in window.tokens.summary.text()
 
@@ -95,7 +96,7 @@ def test_truncation_notice(qtbot, window):
 def test_empty_prompt(qtbot, window):
     window.editor.setPlainText("")
     settle(qtbot, window, "")
-    assert window.frame.T == 0 and window.tokens.chips.pieces == []
+    assert window.tokens.result.T == 0 and window.tokens.chips.pieces == []
     assert "Type a prompt" in window.next_token.caption.text()
 
 
@@ -103,12 +104,12 @@ def test_logit_lens_panel(qtbot, window, reference):
     window.d_lens.raise_()
     window.editor.setPlainText("The cat sat on the mat")
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: window.frame.lens_ids is not None and window.client.idle, timeout=30000)
-    f = window.frame
+    qtbot.waitUntil(lambda: window.current("lens") is not None and window.client.idle, timeout=30000)
+    f = window.current("lens")
     reference.clear_cache()
     tr = reference.trace("The cat sat on the mat")
-    ids, probs = tr.logit_lens(f.lens_positions)
-    np.testing.assert_array_equal(f.lens_ids, ids)
+    ids, probs = tr.logit_lens(f.positions)
+    np.testing.assert_array_equal(f.ids, ids)
     np.testing.assert_allclose(window.lens.img.image, probs[:, :, 0].T, atol=1e-6)   # positions down, layers across
     assert window.lens.describe_cell(0, 0).startswith("#0 The, embedding:")
     window.d_norms.raise_()
@@ -154,7 +155,7 @@ def test_residual_panel(qtbot, window, reference):
     window.d_residual.raise_()
     window.editor.setPlainText("The cat sat on the mat")
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: window.frame.resid_norm is not None and window.client.idle, timeout=30000)
+    qtbot.waitUntil(lambda: window.current("residual") is not None and window.client.idle, timeout=30000)
     reference.clear_cache()
     r, a, m = reference.trace("The cat sat on the mat").block_contributions()
     np.testing.assert_allclose(window.residual.imgs["resid_norm"].image, r, rtol=1e-5)
@@ -182,7 +183,7 @@ def test_compare_prompts(qtbot, window, reference):
     window.compare.editor.setPlainText("The dog sat on the rug")
     window.editor.setPlainText("The cat sat on the mat")
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: window.frame.compare is not None and window.client.idle, timeout=30000)
+    qtbot.waitUntil(lambda: window.current("compare") is not None and window.client.idle, timeout=30000)
     reference.clear_cache()
     head, layer = window.attention.head, window.attention.layer
     a = reference.trace("The cat sat on the mat")
@@ -192,7 +193,7 @@ def test_compare_prompts(qtbot, window, reference):
     pb, att_b = b.next_token_probs(), b.attention(layer)[head]
     n = min(len(att_a), len(att_b))
     np.testing.assert_allclose(window.compare.diff, att_a[:n, :n] - att_b[:n, :n], atol=1e-5)
-    c = window.frame.compare
+    c = window.current("compare")
     np.testing.assert_allclose(c.probs_a, pa[c.top_ids], atol=1e-6)
     np.testing.assert_allclose(c.probs_b, pb[c.top_ids], atol=1e-6)
     assert set(top_k(pa, 10)[0]) | set(top_k(pb, 10)[0]) == set(c.top_ids)

@@ -51,7 +51,7 @@ def test_shared_rows_in_geometry_and_norms(qtbot, window, shared_folder):
     window.d_norms.raise_()
     window.editor.setPlainText(text)
     settle(qtbot, window, text)
-    qtbot.waitUntil(lambda: window.norms.frame is not None and window.norms.frame.request.text == text)
+    qtbot.waitUntil(lambda: window.norms.result is not None and window.norms.result.prompt.text == text)
     # reference: which ids share a row, straight from the file
     wte = load_file(str(shared_folder / "model.safetensors"))["transformer.wte.weight"]
     rows, first = {}, []
@@ -80,8 +80,8 @@ def test_norms_readout_clears(qtbot, window):
     window.d_norms.raise_()
     window.editor.setPlainText("one two three four")
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: n.frame is not None and n.frame.request.text == "one two three four")
-    f = n.frame
+    qtbot.waitUntil(lambda: n.result is not None and n.result.prompt.text == "one two three four")
+    f = n.result
     hover(qtbot, n.plot, cell_centre(n.plot.getPlotItem(), 2, float(f.input_norm[2])))
     assert n.cursor.isVisible() and n.readout.text().startswith("#2 ")
     assert f"‖sum‖ {f.input_norm[2]:.3f}" in n.readout.text()
@@ -91,7 +91,7 @@ def test_norms_readout_clears(qtbot, window):
     assert n.readout.text().startswith("#1 ")
     window.editor.setPlainText("five six")                      # the prompt changes under a still mouse
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: n.frame.request.text == "five six")
+    qtbot.waitUntil(lambda: n.result.prompt.text == "five six")
     assert not n.cursor.isVisible() and n.readout.text().startswith("Hover")
 
 
@@ -113,11 +113,11 @@ def test_next_token_every_bar_labelled_and_hover(qtbot, window, reference):
     window.editor.setPlainText("The cat sat on the mat and")
     nt.k.setValue(30)
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: nt.frame is not None and len(nt.frame.top_ids) == 30
-                    and nt.frame.request.text == "The cat sat on the mat and")
+    qtbot.waitUntil(lambda: nt.result is not None and len(nt.result.top_ids) == 30
+                    and nt.result.prompt.text == "The cat sat on the mat and")
     qtbot.wait(50)
     ids, probs = _reference_top(reference, "The cat sat on the mat and", 1.0, 30)
-    np.testing.assert_array_equal(nt.frame.top_ids, ids)
+    np.testing.assert_array_equal(nt.result.top_ids, ids)
     # every one of the 30 bars has its token label on the axis, for the range and height on screen
     vb = nt.plot.getPlotItem().vb
     (_, _), (y0, y1) = vb.viewRange()
@@ -146,10 +146,10 @@ def test_next_token_percentages_stay_inside_the_view(qtbot, window):
     window.editor.setPlainText("one two")
     nt.temperature.setValue(0.0)                     # greedy: one bar of probability 1
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: nt.frame is not None and nt.frame.request.temperature == 0.0)
+    qtbot.waitUntil(lambda: nt.result is not None and nt.result.view.temperature == 0.0)
     vb = nt.plot.getPlotItem().vb
     (x0, x1), _ = vb.viewRange()
-    assert nt.frame.top_probs[0] == 1.0 and x1 == 1.0
+    assert nt.result.top_probs[0] == 1.0 and x1 == 1.0
     t = nt.texts[0]
     assert t.toPlainText().startswith("100.0%")
     assert vb.mapSceneToView(t.mapRectToScene(t.boundingRect()).topRight()).x() <= 1.0 + 1e-6   # inside the bar
@@ -177,7 +177,7 @@ def test_logit_lens_writes_every_guess_and_explains_embed(qtbot, window, referen
     text = "The cat sat on the mat"
     window.editor.setPlainText(text)
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: lens.frame is not None and lens.frame.request.text == text)
+    qtbot.waitUntil(lambda: lens.result is not None and lens.result.prompt.text == text)
     qtbot.wait(50)
     reference.clear_cache()
     tr = reference.trace(text)
@@ -211,7 +211,7 @@ def test_logit_lens_writes_every_guess_and_explains_embed(qtbot, window, referen
     assert lens.readout.text().startswith("#0 The, embedding:")
     window.editor.setPlainText("A dog")
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: lens.frame.request.text == "A dog")
+    qtbot.waitUntil(lambda: lens.result.prompt.text == "A dog")
     assert lens.readout.text().startswith("Hover")
     window.d_norms.raise_()
 
@@ -222,7 +222,7 @@ def test_residual_colour_bars_and_shared_scale(qtbot, window, reference):
     text = "The cat sat on the mat"
     window.editor.setPlainText(text)
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: res.frame is not None and res.frame.request.text == text)
+    qtbot.waitUntil(lambda: res.result is not None and res.result.prompt.text == text)
     reference.clear_cache()
     maps = dict(zip(("resid_norm", "attn_norm", "mlp_norm"), reference.trace(text).block_contributions()))
     assert not res.shared.isChecked()
@@ -236,7 +236,7 @@ def test_residual_colour_bars_and_shared_scale(qtbot, window, reference):
         np.testing.assert_allclose(res.bars[key].levels(), (0, common), rtol=1e-5)
     window.editor.setPlainText("The cat sat")         # a new frame keeps the chosen mode
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: res.frame.request.text == "The cat sat")
+    qtbot.waitUntil(lambda: res.result.prompt.text == "The cat sat")
     reference.clear_cache()
     small = reference.trace("The cat sat").block_contributions()
     np.testing.assert_allclose(res.imgs["mlp_norm"].getLevels(), (0, max(a.max() for a in small)), rtol=1e-5)
@@ -257,8 +257,8 @@ def test_compare_counts_the_common_prefix(qtbot, window, reference):
     cmp_.editor.setPlainText(b_text)
     window.editor.setPlainText(a_text)
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: cmp_.comparison is not None and cmp_.frame.request.text == a_text
-                    and cmp_.frame.request.compare_text == b_text)
+    qtbot.waitUntil(lambda: cmp_.comparison is not None and cmp_.result.prompt.text == a_text
+                    and cmp_.result.text_b == b_text)
     ia, ib = reference.tokenizer.encode(a_text), reference.tokenizer.encode(b_text)
     prefix = next(i for i, (x, y) in enumerate(zip(ia, ib)) if x != y)
     anywhere = sum(x == y for x, y in zip(ia, ib))
@@ -288,6 +288,6 @@ def test_compare_counts_the_common_prefix(qtbot, window, reference):
     assert cmp_.readout.text().startswith("Hover")
     cmp_.editor.setPlainText(a_text)                            # identical prompts
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: cmp_.frame.request.compare_text == a_text)
+    qtbot.waitUntil(lambda: cmp_.result.text_b == a_text)
     assert f"The first {len(ia)} tokens agree (the prompts are the same)" in cmp_.caption.text()
     window.d_heads.raise_()

@@ -33,7 +33,7 @@ def test_megabyte_paste_is_tokenised_off_the_gui_thread(qtbot, window):
     settle(qtbot, window)
     hb.stop()
     assert len(ticks) > start                     # the event loop kept turning while the worker tokenised
-    f = window.frame
+    f = window.tokens.result
     assert f.truncated and f.T == 64 and f.n_prompt_tokens > 200000
     assert window.tokens.notice.isVisible()
 
@@ -79,8 +79,8 @@ def test_nan_model_shows_warning_and_keeps_working(qtbot, window, tmp_path):
     window.d_lens.raise_()                             # every view is computed, the logit lens included
     window.editor.setPlainText("nan everywhere")
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: window.frame.lens_ids is not None and window.client.idle, timeout=30000)
-    f = window.frame
+    qtbot.waitUntil(lambda: window.current("lens") is not None and window.client.idle, timeout=30000)
+    f = window.current("lens")
     # the user is told, in the status bar and above the tokens, which weight is broken
     assert "NaN or Inf" in window.model_label.text() and "c_attn" in window.model_label.text()
     assert window.tokens.notice.isVisible() and "NaN or Inf" in window.tokens.notice.text()
@@ -91,23 +91,24 @@ def test_nan_model_shows_warning_and_keeps_working(qtbot, window, tmp_path):
     assert [p.id for p in window.tokens.chips.pieces] == gpt2_tokenizer().encode("nan everywhere")
     # embeddings are finite (only c_attn is NaN): the norms curve shows real numbers
     window.d_norms.raise_()                            # a hidden tab catches up when shown
+    qtbot.waitUntil(lambda: window.current("norms") is not None and window.client.idle, timeout=30000)
     wte, wpe = sd["transformer.wte.weight"].numpy(), sd["transformer.wpe.weight"].numpy()
     ids = gpt2_tokenizer().encode("nan everywhere")
     np.testing.assert_allclose(window.norms.curves["input_norm"].getData()[1],
                                np.linalg.norm(wte[ids] + wpe[:len(ids)], axis=1), rtol=1e-5)
     # what depends on attention is not a number, and is not drawn as one: no candidates, no lens guesses,
     # a blank attention image (NaN), no made-up head statistics
-    assert window.next_token.rows() == [] and len(f.top_ids) == 0
+    assert window.next_token.rows() == [] and len(window.next_token.result.top_ids) == 0
     assert np.isnan(window.attention.img.image).all()
     # the lens reads the embedding (finite) before block 0 breaks: real guesses there, none after
-    assert (f.lens_ids[0] >= 0).all() and (f.lens_probs[0] > 0).all() and (f.lens_ids[0] < 50257).all()
-    assert (f.lens_ids[1:] == -1).all() and (f.lens_text[1:] == "").all() and (f.lens_probs[1:] == 0).all()
-    assert np.isnan(f.head_stats["prev"]).all()
+    assert (f.ids[0] >= 0).all() and (f.probs[0] > 0).all() and (f.ids[0] < 50257).all()
+    assert (f.ids[1:] == -1).all() and (f.text[1:] == "").all() and (f.probs[1:] == 0).all()
+    assert np.isnan(window.heads.result.head_stats["prev"]).all()
     # and a repaired model works again in the same window
     with qtbot.waitSignal(window.client.modelLoaded, timeout=30000):
         window.load(str(save_nanogpt(tmp_path / "ok.pt", *nanogpt_state())))
     settle(qtbot, window)
-    assert len(window.frame.top_ids) > 0 and not np.isnan(window.attention.img.image).any()
+    assert len(window.next_token.result.top_ids) > 0 and not np.isnan(window.attention.img.image).any()
 
 
 SLOW = """
@@ -115,19 +116,19 @@ import os, sys, time
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 sys.path.insert(0, ROOT)
 import gptviz.api as session
-import gptviz.views.frame as frame
+import gptviz.views.prompt_views as views
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
-real_open, real_build = session.open_model, frame.FrameBuilder.build
+real_open, real_build = session.open_model, views.Tokens.compute
 def slow_open(*a, **k):
     if WHAT == "load":
         time.sleep(20)
     return real_open(*a, **k)
-def slow_build(self, req):
+def slow_build(self, ctx):
     if WHAT == "compute":
         time.sleep(20)
-    return real_build(self, req)
-session.open_model, frame.FrameBuilder.build = slow_open, slow_build
+    return real_build(self, ctx)
+session.open_model, views.Tokens.compute = slow_open, slow_build
 from gptviz.ui.app import run_app
 def close_soon():
     app = QApplication.instance()

@@ -80,15 +80,15 @@ def test_labels_sit_on_cell_centres(qtbot, window, reference):
     assert a.query == 6
 
     window.d_lens.raise_()
-    qtbot.waitUntil(lambda: window.frame.lens_ids is not None and window.client.idle, timeout=30000)
+    qtbot.waitUntil(lambda: window.current("lens") is not None and window.client.idle, timeout=30000)
     qtbot.wait(50)
-    f = window.frame
+    f = window.current("lens")
     # positions down, the embedding and then each block across
-    assert_cell_labels(window.lens.yaxis, [names[i] for i in f.lens_positions])
+    assert_cell_labels(window.lens.yaxis, [names[i] for i in f.positions])
     assert_cell_labels(window.lens.xaxis, ["emb"] + [str(i) for i in range(reference.config.n_layer)])
 
     window.d_residual.raise_()
-    qtbot.waitUntil(lambda: window.frame.resid_norm is not None and window.client.idle, timeout=30000)
+    qtbot.waitUntil(lambda: window.current("residual") is not None and window.client.idle, timeout=30000)
     qtbot.wait(50)
     L = reference.config.n_layer
     for key, rows in (("resid_norm", ["embed"] + [f"block {i}" for i in range(L)]),
@@ -132,14 +132,14 @@ def test_hover_readout_clears_when_stale(qtbot, window):
     _hover(a, 1, 4)
     a.select(1, a.head)                                        # another layer
     assert a.readout.text() == HELP
-    qtbot.waitUntil(lambda: window.frame.layer == 1 and window.client.idle, timeout=30000)
+    qtbot.waitUntil(lambda: window.current("attention") is not None and window.current("attention").layer == 1 and window.client.idle, timeout=30000)
     _hover(a, 1, 4)
     window.editor.setPlainText(PROMPT + " nine")               # new tokens
     settle(qtbot, window)
     assert a.readout.text() == HELP
     _hover(a, 1, 4)
     window.next_token.temperature.setValue(0.7)                # same tokens: the read-out still holds
-    qtbot.waitUntil(lambda: window.frame.request.temperature == 0.7 and window.client.idle, timeout=30000)
+    qtbot.waitUntil(lambda: window.current("next_token") is not None and window.current("next_token").view.temperature == 0.7 and window.client.idle, timeout=30000)
     assert a.readout.text() != HELP
     a.set_model(a.n_layer, a.n_head)                           # a model was (re)loaded
     assert a.readout.text() == HELP
@@ -270,7 +270,7 @@ def test_token_at_char(qtbot, window, reference, bos):
     window.bos_action.setChecked(bos)
     window.editor.setPlainText(text)
     settle(qtbot, window)
-    qtbot.waitUntil(lambda: window.frame.request.prepend_bos == bos and window.client.idle, timeout=30000)
+    qtbot.waitUntil(lambda: window.current("tokens") is not None and window.current("tokens").prompt.prepend_bos == bos and window.client.idle, timeout=30000)
     tr = _fresh(reference, text, bos)
     pieces = tr.tokens[1:] if bos else tr.tokens
     assert b"".join(p.bytes for p in pieces) == text.encode()

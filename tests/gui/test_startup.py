@@ -12,7 +12,7 @@ def test_loading_state_then_panels_then_geometry(qtbot, tmp_path, hf_folder, hf_
     qtbot.addWidget(win)
     win.show()
     order = []
-    win.frameShown.connect(lambda f: order.append(("frame", bool(win.info.geometry))))
+    win.resultShown.connect(lambda f: order.append(("frame", bool(win.info.geometry))))
     win.client.geometryReady.connect(lambda info: order.append(("geometry", True)))
     win.load(str(hf_folder))
     assert win.editor.toPlainText() == DEFAULT_PROMPT        # the prompt is there before the model

@@ -30,4 +30,4 @@ def test_open_from_hf_cache(qtbot, window, hf_folder, monkeypatch):
         window.open_from_hf_cache()
     window.editor.setPlainText("from the cache")
     settle(qtbot, window)
-    assert window.frame.T == 3
+    assert window.tokens.result.T == 3

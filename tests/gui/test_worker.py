@@ -8,7 +8,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 import gptviz
-from gptviz.views.frame import FrameBuilder
+from gptviz.views import NextToken
 from tests.conftest import ROOT
 from tests.gui.conftest import settle
 
@@ -17,10 +17,11 @@ def test_fifty_quick_edits(qtbot, window, hf_folder):
     outstanding = []
     real_submit = window.client.submit
 
-    def spy(req):
-        real_submit(req)
+    def spy(*args):
+        out = real_submit(*args)
         c = window.client
         outstanding.append((c.running is not None) + (c.pending is not None))
+        return out
     window.client.submit = spy
     sent_before = window.client.sent
     text = ""
@@ -50,19 +51,19 @@ def test_broken_file_keeps_previous_model(qtbot, window, tmp_path):
     window.editor.setPlainText("still working")
     settle(qtbot, window)
     from gptviz.core.tokenizer import gpt2_tokenizer
-    assert list(window.frame.token_ids) == gpt2_tokenizer().encode("still working")
+    assert list(window.tokens.result.token_ids) == gpt2_tokenizer().encode("still working")
 
 
 def test_worker_exception_reported_and_next_request_works(qtbot, window, monkeypatch):
-    real = FrameBuilder.build
+    real = NextToken.compute
     calls = {"n": 0}
 
-    def flaky(self, req):
+    def flaky(self, ctx):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("injected failure")
-        return real(self, req)
-    monkeypatch.setattr(FrameBuilder, "build", flaky)
+        return real(self, ctx)
+    monkeypatch.setattr(NextToken, "compute", flaky)
     window.editor.setPlainText("first")
     qtbot.waitUntil(lambda: window.error_banner.isVisible(), timeout=30000)
     assert "injected failure" in window.error_banner.text()

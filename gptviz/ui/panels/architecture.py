@@ -5,7 +5,9 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QWidget
 
-from ...analysis.architecture import architecture, total_params
+from ...analysis.architecture import total_params
+from ...views import Architecture
+from ..state import prompt_comment
 from ..widgets.common import note, stack
 
 LEARNED, PLAIN = QColor("#dbeafe"), QColor("#f3f4f6")
@@ -26,6 +28,8 @@ class _BoxItem(QGraphicsRectItem):
 class ArchitecturePanel(QWidget):
     boxClicked = Signal(str)
     export_table = "architecture"
+    attr, title, dock, area, place = "architecture", "Architecture", "architecture", "left", ("tab", "residual")
+    dock_attr = "d_arch"
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -34,16 +38,21 @@ class ArchitecturePanel(QWidget):
         self.caption = note("Blue boxes hold learned weights. Click a box to see its output.")
         stack(self, self.view, self.caption, stretch=self.view)
         self.boxes = []
-        self.info = None
-        self.T = 0
+        self.result = None
 
-    def show_model(self, info, T: int) -> None:
-        if info is None or (info is self.info and T == self.T):
+    def wants(self, state):
+        return Architecture()
+
+    def numbers(self):
+        return (["box", "parameters", "output"], [[b.title, b.params, b.shape] for b in self.boxes],
+                [prompt_comment(self.result)])
+
+    def show_result(self, result, state=None) -> None:
+        if self.result is not None and result.boxes == self.result.boxes:
+            self.result = result                     # same model and length: the drawing stands
             return
-        self.info, self.T = info, T
-        c = info.config
-        self.boxes = architecture(c.n_layer, c.n_head, c.n_embd, c.block_size, c.vocab_size,
-                                  c.mlp_width, c.bias, c.tie_word_embeddings, T)
+        self.result, self.boxes = result, result.boxes
+        n_layer = result.n_layer
         self.scene.clear()
         w, h, gap, y = 330, 46, 12, 0.0
         small = QFont(self.font())
@@ -67,10 +76,10 @@ class ArchitecturePanel(QWidget):
                 frame = self.scene.addRect(QRectF(20, top - 6, w + 20, y + h - top + 12), QPen(QColor("#d97706"), 1.5,
                                                                                           Qt.DashLine))
                 frame.setZValue(-1)
-                label = self.scene.addSimpleText(f"× {c.n_layer} blocks")
+                label = self.scene.addSimpleText(f"× {n_layer} blocks")
                 label.setPos(w + 45, top)
             y += h + gap
-        total = total_params(self.boxes, c.n_layer)
+        total = total_params(self.boxes, n_layer)
         self.caption.setText(f"{total:,} learned parameters in all (the tied unembedding counted once). "
                              "Blue boxes hold learned weights; click one to see its output.")
 

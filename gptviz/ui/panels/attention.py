@@ -10,6 +10,8 @@ from PySide6.QtCore import QEvent, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QCheckBox, QGraphicsRectItem, QHBoxLayout, QLabel, QSpinBox, QWidget
 
+from ...views import Attention
+from ..state import prompt_comment
 from ..widgets.common import note, plot_view, stack
 from ..widgets.token_axis import TokenAxis
 
@@ -37,6 +39,7 @@ def follow_positions(old_ids: list[int], new_ids: list[int]) -> dict[int, int]:
 
 class AttentionPanel(QWidget):
     export_table = "attention"
+    attr, title, dock, area, place = "attention", "Attention", None, None, None    # the central widget
 
     layerChanged = Signal(int)
     headSelected = Signal(int, int)    # layer, head
@@ -45,12 +48,12 @@ class AttentionPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.frame = None
+        self.result = None
         self.n_layer, self.n_head = 1, 1
         self.head = 0
         self.layer = 0
         self.query: int | None = None
-        self.frame_tokens: list[int] = []
+        self.result_tokens: list[int] = []
         self.selection: list[int] = []   # ctrl/shift-clicked queries whose attention is summed below
 
         self.layer_box, self.head_box = QSpinBox(), QSpinBox()
@@ -119,8 +122,22 @@ class AttentionPanel(QWidget):
         self.select(min(self.layer, n_layer - 1), min(self.head, n_head - 1))
         self.clear_readout()                   # the read-out described the previous model's cell
 
-    def show_frame(self, frame) -> None:
-        self.frame = frame
+    def wants(self, state):
+        return Attention(self.layer)
+
+    def numbers(self):
+        f, m = self.result, self.selected_matrix()
+        if m is None:
+            raise ValueError("the selected layer's attention is still being computed")
+        toks = f.tokens
+        label = [t.text for t in toks]
+        return (["query_position", "query_token_id", "query_token", *[f"key {j} {label[j]}" for j in range(f.T)]],
+                [[q, toks[q].id, label[q], *map(float, m[q])] for q in range(f.T)],
+                [prompt_comment(f), f"# attention of layer {self.layer}, head {self.head}: rows are queries, "
+                 "columns keys", "# key token ids: " + " ".join(str(t.id) for t in toks)])
+
+    def show_result(self, frame, state=None) -> None:
+        self.result = frame
         T = frame.T
         labels = [p.text for p in frame.tokens]
         self.xaxis.set_labels(labels)
@@ -130,12 +147,12 @@ class AttentionPanel(QWidget):
         self.yaxis.setWidth(width)
         self.sum_plot.getAxis("left").setWidth(width)
         ids = [p.id for p in frame.tokens]
-        if ids != self.frame_tokens:
+        if ids != self.result_tokens:
             # the highlighted row and a locked selection follow their tokens, not their positions
-            moved = follow_positions(self.frame_tokens, ids)
+            moved = follow_positions(self.result_tokens, ids)
             query = moved.get(self.query) if self.query is not None else None
             self.selection = sorted(moved[q] for q in self.selection if q in moved) if self.lock.isChecked() else []
-            self.frame_tokens = ids
+            self.result_tokens = ids
             self.clear_readout()
             if query != self.query:
                 self.query = query
@@ -146,7 +163,7 @@ class AttentionPanel(QWidget):
 
     def selected_matrix(self) -> np.ndarray | None:
         """The (T, T) pattern on screen, or None while the frame is for another layer."""
-        f = self.frame
+        f = self.result
         if f is None or f.layer != self.layer or not f.T:
             return None
         return f.attention[self.head]
@@ -154,7 +171,7 @@ class AttentionPanel(QWidget):
     def _show_head(self) -> None:
         m = self.selected_matrix()
         if m is None:        # empty prompt, or the frame for the newly selected layer is on its way
-            if self.frame is not None and not self.frame.T:
+            if self.result is not None and not self.result.T:
                 self.img.clear()
                 self._show_row()
                 self._show_selection()
@@ -164,10 +181,10 @@ class AttentionPanel(QWidget):
         self._show_selection()
 
     def _show_row(self) -> None:
-        if self.query is None or self.frame is None:
+        if self.query is None or self.result is None:
             self.row_box.hide()
             return
-        self.row_box.setRect(QRectF(0, self.query, self.frame.T, 1))
+        self.row_box.setRect(QRectF(0, self.query, self.result.T, 1))
         self.row_box.show()
 
     # --- selection ---
@@ -218,7 +235,7 @@ class AttentionPanel(QWidget):
             return
         T = len(total)
         self.sum_bars.setOpts(x0=np.arange(T), height=total, width=1)
-        self.sum_axis.set_labels([p.text for p in self.frame.tokens])
+        self.sum_axis.set_labels([p.text for p in self.result.tokens])
         self.sum_plot.setYRange(0, max(float(total.max()), 1e-6) * 1.05, padding=0)
         n = len(self.selection)
         # short: the title's width is a minimum width of the plot, and a long one pushes the colour bar
@@ -248,16 +265,16 @@ class AttentionPanel(QWidget):
 
     # --- mouse ---
     def cell_at(self, scene_pos) -> tuple[int, int] | None:
-        if self.frame is None or not self.frame.T or not self.plot.vb.sceneBoundingRect().contains(scene_pos):
+        if self.result is None or not self.result.T or not self.plot.vb.sceneBoundingRect().contains(scene_pos):
             return None
         p = self.plot.vb.mapSceneToView(scene_pos)
         q, k = int(np.floor(p.y())), int(np.floor(p.x()))
-        if 0 <= q < self.frame.T and 0 <= k < self.frame.T:
+        if 0 <= q < self.result.T and 0 <= k < self.result.T:
             return q, k
         return None
 
     def describe_cell(self, q: int, k: int) -> str:
-        f = self.frame
+        f = self.result
         m = self.selected_matrix()
         p = "masked (future)" if k > q else (f"{m[q, k]:.4f}" if m is not None else "…")
         return f"L{self.layer} H{self.head}   #{q} {f.tokens[q].text} → #{k} {f.tokens[k].text}: {p}"

@@ -2,10 +2,14 @@
 they share, and both next-token distributions side by side."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QPlainTextEdit, QTableWidget, QTableWidgetItem, QWidget
 
+from ...views import Compare
+from ..state import prompt_comment
 from ..widgets.common import plot_view, stack
 from ..widgets.fit_note import FitNote as note
 from ..widgets.hover import on_leave
@@ -29,6 +33,7 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 class ComparePanel(QWidget):
     export_table = "compare"
+    attr, title, dock, area, place = "compare", "Compare prompts", "compare", "right", ("tab", "stats")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -58,37 +63,49 @@ class ComparePanel(QWidget):
         self.caption = note("")
         self.readout = note(HINT)
         stack(self, self.editor, self.view, self.caption, self.readout, self.table, stretch=self.view)
-        self.comparison = None
-        self.frame = None
+        self.comparison = self.result = None
         self.head = 0
         self.diff = None
         self.prefix = 0
         self.view.scene().sigMouseMoved.connect(self._hover)
         on_leave(self.view, self.clear_readout)
 
-    def show_frame(self, frame, head: int) -> None:
-        c = frame.compare
-        if c is None or frame.T == 0:
+    def wants(self, state):
+        return Compare(state.compare_text, state.layer, state.temperature, state.top_k)
+
+    def numbers(self):
+        c = self.comparison
+        if c is None:
+            raise ValueError("no comparison yet: type a prompt B in the Compare panel")
+        return (["token_id", "token", "p_A", "p_B"],
+                [[int(i), p.text, float(a), float(b)] for i, p, a, b in
+                 zip(c.top_ids, c.top_pieces, c.probs_a, c.probs_b)],
+                [prompt_comment(c), "# prompt B: " + json.dumps(c.text_b, ensure_ascii=False)])
+
+    def show_result(self, c, state) -> None:
+        """`c`: a CompareResult (None when a prompt is empty: the last comparison stays)."""
+        if c is None or c.T == 0:
             return
-        if self.frame is None or self.comparison is None or head != self.head \
-                or not np.array_equal(frame.token_ids, self.frame.token_ids) \
-                or [p.id for p in c.tokens] != [p.id for p in self.comparison.tokens]:
+        head = min(state.head, c.attention_a.shape[0] - 1)
+        if self.comparison is None or head != self.head or not np.array_equal(c.token_ids, self.comparison.token_ids) \
+                or [p.id for p in c.tokens_b] != [p.id for p in self.comparison.tokens_b]:
             self.clear_readout()
-        self.frame, self.comparison, self.head = frame, c, head
-        a, b = frame.attention[head], c.attention[head]
+        self.result = self.comparison = c
+        self.head = head
+        a, b = c.attention_a[head], c.attention_b[head]
         n = min(len(a), len(b))
         self.diff = a[:n, :n] - b[:n, :n]
         self.imgs["a"].setImage(a, autoLevels=False, levels=(0, 1))
         self.imgs["b"].setImage(b, autoLevels=False, levels=(0, 1))
         self.imgs["diff"].setImage(self.diff, autoLevels=False, levels=(-1, 1))
-        ta, tb = [p.text for p in frame.tokens], [p.text for p in c.tokens]
+        ta, tb = [p.text for p in c.tokens], [p.text for p in c.tokens_b]
         both = [x if x == y else f"{x}|{y}" for x, y in zip(ta[:n], tb[:n])]     # the diff's rows and columns
         for key, labels in (("a", ta), ("b", tb), ("diff", both)):
             for axis in self.axes[key]:
                 axis.set_labels(labels)
             self.plots[key].setRange(xRange=(0, len(labels)), yRange=(0, len(labels)), padding=0.02)
-        self.prefix = common_prefix([p.id for p in frame.tokens], [p.id for p in c.tokens])
-        self.caption.setText(f"layer {frame.layer}, head {head}: A has {frame.T} tokens, B {len(c.tokens)}; "
+        self.prefix = common_prefix([p.id for p in c.tokens], [p.id for p in c.tokens_b])
+        self.caption.setText(f"layer {c.layer}, head {head}: A has {c.T} tokens, B {len(c.tokens_b)}; "
                              f"the difference covers their first {n} positions. {self._agreement(n)}")
         self.table.setRowCount(len(c.top_ids))
         for r, (p, qa, qb) in enumerate(zip(c.top_pieces, c.probs_a, c.probs_b)):
@@ -101,14 +118,15 @@ class ComparePanel(QWidget):
             return "They differ from the first token on."
         same = f"The first {k} token{'s' if k > 1 else ''} agree"
         if k == n:
-            return same + (" (the prompts are the same)." if len(self.frame.tokens) == len(self.comparison.tokens)
+            return same + (" (the prompts are the same)." if self.comparison.T == len(self.comparison.tokens_b)
                            else " (one prompt starts with the other).")
         return (f"{same}, so the first {k} row{'s' if k > 1 else ''} of A − B are zero (attention is causal); "
                 f"they differ from #{k} on.")
 
     def describe_cell(self, q: int, k: int) -> str:
-        a, b = self.frame.attention[self.head], self.comparison.attention[self.head]
-        ta, tb = self.frame.tokens, self.comparison.tokens
+        c = self.comparison
+        a, b = c.attention_a[self.head], c.attention_b[self.head]
+        ta, tb = c.tokens, c.tokens_b
         parts = []
         if q < len(a) and k <= q:
             parts.append(f"A {ta[q].text} → {ta[k].text}: {a[q, k]:.4f}")
@@ -122,7 +140,7 @@ class ComparePanel(QWidget):
         self.readout.setText(HINT)
 
     def _hover(self, pos) -> None:
-        if self.frame is None or self.comparison is None:
+        if self.comparison is None:
             return
         for key, p in self.plots.items():
             if p.vb.sceneBoundingRect().contains(pos):

@@ -5,6 +5,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
+from ...views import Geometry
 from ..widgets.common import plot_view, stack
 from ..widgets.fit_note import FitNote as note
 
@@ -15,6 +16,7 @@ LINES = (("token_norm_median", "#2563eb", "median ‖token embedding‖ (GPT add
 
 class GeometryPanel(QWidget):
     export_table = "geometry"
+    attr, title, dock, area, place = "geometry", "Embedding geometry", "geometry", "left", ("tab", "lens")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -49,6 +51,21 @@ class GeometryPanel(QWidget):
         self.view.setMinimumHeight(440)        # two plots and the legend; a shorter dock scrolls instead of crushing them
         stack(self, self.view, self.caption, stretch=self.view)
         self.geometry = None
+        self.result = None
+
+    def wants(self, state):
+        return Geometry()
+
+    def show_result(self, result, state=None) -> None:
+        self.result = result
+        if "position_norm" in result.geometry:
+            self.set_geometry(result.geometry)
+
+    def numbers(self):
+        if self.geometry is None:
+            raise ValueError("the embedding geometry is still being computed")
+        g = self.geometry
+        return ["position", "position_embedding_norm"], [[p, float(v)] for p, v in enumerate(g["position_norm"])], []
 
     def _log_ticks(self, values) -> None:
         """1-2-5 ticks over the values' range: pyqtgraph's own log ticks label every minor step here and overlap."""

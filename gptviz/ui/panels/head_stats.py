@@ -5,6 +5,8 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem, QWidget
 
+from ...views import HeadStats
+from ..state import prompt_comment
 from ..widgets.common import note, stack
 
 COLUMNS = (("layer", None), ("head", None), ("prev-token", "prev"), ("induction", "induction"),
@@ -15,6 +17,14 @@ BADGES = (("P", "prev", 0.4), ("I", "induction", 0.3), ("S", "first", 0.6))
 
 def badges(stats: dict[str, np.ndarray], layer: int, head: int) -> str:
     return "".join(b for b, key, thr in BADGES if np.nan_to_num(stats[key][layer, head]) > thr)
+
+
+def stats_table(result):
+    """(header, rows, comments) of every head's statistics, one row per (layer, head)."""
+    stats = result.head_stats
+    L, H = next(iter(stats.values())).shape
+    return (["layer", "head", *stats], [[i, j, *(float(v[i, j]) for v in stats.values())]
+                                       for i in range(L) for j in range(H)], [prompt_comment(result)])
 
 
 class _Num(QTableWidgetItem):
@@ -31,6 +41,7 @@ class _Num(QTableWidgetItem):
 
 class HeadStatsPanel(QWidget):
     export_table = "head_stats"
+    attr, title, dock, area, place = "head_stats", "Head statistics", "stats", "right", ("tab", "heads")
 
     headClicked = Signal(int, int)
 
@@ -49,8 +60,16 @@ class HeadStatsPanel(QWidget):
                       "All heads: P prev > 0.4, I induction > 0.3, S first > 0.6.")
         stack(self, self.table, legend, stretch=self.table)
         self.stats = None
+        self.result = None
 
-    def show_frame(self, frame) -> None:
+    def wants(self, state):
+        return HeadStats()
+
+    def numbers(self):
+        return stats_table(self.result)
+
+    def show_result(self, frame, state=None) -> None:
+        self.result = frame
         if frame.head_stats is self.stats:
             return                                   # unchanged tokens: keep the user's sort and scroll
         self.stats = frame.head_stats

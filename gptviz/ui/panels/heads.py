@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from ..widgets.common import note, plot_view, stack
 from .attention import CMAP, MASK_RGBA
-from .head_stats import badges
+from ...views import Overview
+from .head_stats import badges, stats_table
 
 LUT = CMAP.getLookupTable(0.0, 1.0, 256, alpha=True)      # (256, 4) uint8
 MIN_THUMB_PX = 24          # the panel's minimum size keeps a thumbnail at least this many pixels wide
@@ -19,6 +20,7 @@ MAX_MIN_PX = 420           # a deep, wide model gets smaller thumbnails rather t
 
 class HeadsPanel(QWidget):
     export_table = "head_stats"
+    attr, title, dock, area, place = "heads", "All heads", "heads", "right", ("split", "next")
 
     headClicked = Signal(int, int)     # layer, head
 
@@ -51,6 +53,7 @@ class HeadsPanel(QWidget):
         self.labels: list[pg.TextItem] = []
         self.tile, self.t = 1, 1
         self.selected = (0, 0)
+        self.result = None
         self.view.setMinimumSize(200, 160)     # until a frame says how many heads there are
         self._show_empty("waiting for the model…")
 
@@ -68,7 +71,14 @@ class HeadsPanel(QWidget):
         self.empty.setPos(0.5, 0.5)
         self.empty.show()
 
-    def show_frame(self, frame) -> None:
+    def wants(self, state):
+        return Overview()
+
+    def numbers(self):
+        return stats_table(self.result)
+
+    def show_result(self, frame, state=None) -> None:
+        self.result = frame
         th = frame.thumbnails                 # (L, H, t, t)
         if not th.size:
             self._show_empty("type a prompt to see every head's pattern")

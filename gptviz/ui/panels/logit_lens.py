@@ -10,6 +10,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetricsF
 from PySide6.QtWidgets import QWidget
 
+from ...views import Lens
+from ..state import prompt_comment
 from ..widgets.common import plot_view, stack
 from ..widgets.fit_note import FitNote as note
 from ..widgets.hover import on_leave
@@ -33,8 +35,8 @@ class LayerAxis(TokenAxis):
 
 def embed_note(frame) -> str:
     """What the rows are, and what the embedding row shows for this prompt."""
-    top = frame.lens_ids[0, :, 0]                                   # (P,) the embedding row's guesses
-    own = int((top == frame.token_ids[frame.lens_positions]).sum())
+    top = frame.ids[0, :, 0]                                   # (P,) the embedding row's guesses
+    own = int((top == frame.token_ids[frame.positions]).sum())
     return ("Each row is an input token; its cells guess the token after it. Columns: “emb” is the input embedding (token + position) read straight through the final norm "
             "and unembedding, before any block; with a tied unembedding (the token embedding matrix reused as "
             f"the output layer) it mostly predicts the input token itself – here {own} of {len(top)} cells do. "
@@ -43,6 +45,7 @@ def embed_note(frame) -> str:
 
 class LogitLensPanel(QWidget):
     export_table = "logit_lens"
+    attr, title, dock, area, place = "lens", "Logit lens", "lens", "left", ("tab", "norms")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -70,22 +73,31 @@ class LogitLensPanel(QWidget):
         self.readout = note(HINT)
         self.view.setMinimumHeight(220)        # below this the dock scrolls rather than crushing the cells
         stack(self, self.view, self.rows_note, self.readout, stretch=self.view)
-        self.frame = None
+        self.result = None
         self.view.scene().sigMouseMoved.connect(self._hover)
-        self.plot.vb.sigResized.connect(lambda *_: self.frame is not None and self._label_cells())
+        self.plot.vb.sigResized.connect(lambda *_: self.result is not None and self._label_cells())
         on_leave(self.view, self.clear_readout)
 
-    def show_frame(self, frame) -> None:
-        if frame.lens_ids is None:
-            return
-        old, self.frame = self.frame, frame
-        if old is None or old.lens_ids.shape != frame.lens_ids.shape or \
-                not np.array_equal(old.token_ids, frame.token_ids) or not np.array_equal(old.lens_ids, frame.lens_ids):
+    def wants(self, state):
+        return Lens()
+
+    def numbers(self):
+        f, toks = self.result, self.result.tokens
+        return (["row", "position", "input_token_id", "input_token", *[f"top{k + 1}" for k in range(5)],
+                 *[f"top{k + 1}_id" for k in range(5)], *[f"p{k + 1}" for k in range(5)]],
+                [["embedding" if r == 0 else f"block {r - 1}", int(pos), toks[pos].id, toks[pos].text,
+                  *f.text[r, c].tolist(), *map(int, f.ids[r, c]), *map(float, f.probs[r, c])]
+                 for r in range(f.ids.shape[0]) for c, pos in enumerate(f.positions)], [prompt_comment(f)])
+
+    def show_result(self, frame, state=None) -> None:
+        old, self.result = self.result, frame
+        if old is None or old.ids.shape != frame.ids.shape or \
+                not np.array_equal(old.token_ids, frame.token_ids) or not np.array_equal(old.ids, frame.ids):
             self.clear_readout()
-        top1 = frame.lens_probs[:, :, 0]                          # (L+1, P)
+        top1 = frame.probs[:, :, 0]                          # (L+1, P)
         R, P = top1.shape
         self.img.setImage(top1.T, autoLevels=False, levels=(0, 1))    # (P, L+1): a position per row
-        self.yaxis.set_labels([frame.tokens[i].text for i in frame.lens_positions])
+        self.yaxis.set_labels([frame.tokens[i].text for i in frame.positions])
         self.xaxis.set_labels(["emb"] + [str(i) for i in range(R - 1)])
         self.rows_note.setText(embed_note(frame))
         self.plot.setRange(xRange=(0, R), yRange=(0, P), padding=0.01)
@@ -98,11 +110,11 @@ class LogitLensPanel(QWidget):
 
     def cell_text(self, r: int, c: int, width_px: float) -> str:
         """The guess, elided to the cell's width."""
-        return self.metrics.elidedText(str(self.frame.lens_text[r, c, 0]), Qt.ElideRight, max(width_px - 4, 0))
+        return self.metrics.elidedText(str(self.result.text[r, c, 0]), Qt.ElideRight, max(width_px - 4, 0))
 
     def _label_cells(self) -> None:
-        f = self.frame
-        top1 = f.lens_probs[:, :, 0]
+        f = self.result
+        top1 = f.probs[:, :, 0]
         R, P = top1.shape
         while len(self.texts) < R * P:
             t = pg.TextItem(anchor=(0.5, 0.5))
@@ -123,24 +135,24 @@ class LogitLensPanel(QWidget):
 
     def describe_cell(self, r: int, c: int) -> str:
         """Layer row r (0: the embedding) at the lens's c-th position."""
-        f = self.frame
-        pos = int(f.lens_positions[c])
+        f = self.result
+        pos = int(f.positions[c])
         row = "embedding" if r == 0 else f"after block {r - 1}"
-        top = ", ".join(f"{f.lens_text[r, c, k]} {f.lens_probs[r, c, k]:.3f}" for k in range(f.lens_ids.shape[2]))
+        top = ", ".join(f"{f.text[r, c, k]} {f.probs[r, c, k]:.3f}" for k in range(f.ids.shape[2]))
         return f"#{pos} {f.tokens[pos].text}, {row}: {top}"
 
     def clear_readout(self) -> None:
         self.readout.setText(HINT)
 
     def _hover(self, pos) -> None:
-        if self.frame is None:
+        if self.result is None:
             return
         if not self.plot.vb.sceneBoundingRect().contains(pos):
             self.clear_readout()
             return
         p = self.plot.vb.mapSceneToView(pos)
         r, c = int(np.floor(p.x())), int(np.floor(p.y()))             # layer, position index
-        R, P = self.frame.lens_probs.shape[:2]
+        R, P = self.result.probs.shape[:2]
         if 0 <= r < R and 0 <= c < P:
             self.readout.setText(self.describe_cell(r, c))
         else:

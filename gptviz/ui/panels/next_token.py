@@ -10,6 +10,8 @@ from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QSpinBox, QWidget)
 
+from ...views import NextToken
+from ..state import prompt_comment
 from ..widgets.common import stack
 from ..widgets.fit_note import FitNote as note
 from ..widgets.hover import on_leave
@@ -41,6 +43,7 @@ class RankAxis(TokenAxis):
 
 class NextTokenPanel(QWidget):
     export_table = "next_token"
+    attr, title, dock, area, place = "next_token", "Next token", "next", "right", None
 
     settingsChanged = Signal(float, int)     # temperature, k
     candidateClicked = Signal(int)           # rank of the bar clicked
@@ -96,7 +99,7 @@ class NextTokenPanel(QWidget):
         self.caption = note("")                 # the summary, or the hovered bar's details
         self.summary = ""
         stack(self, controls, self.scroll, self.caption, gen, stretch=self.scroll)
-        self.frame = None
+        self.result = None
         self.hovered = None
         self.plot.scene().sigMouseClicked.connect(self._bar_clicked)
         self.plot.scene().sigMouseMoved.connect(self._hover)
@@ -106,9 +109,18 @@ class NextTokenPanel(QWidget):
     def _changed(self, *_):
         self.settingsChanged.emit(self.temperature.value(), self.k.value())
 
-    def show_frame(self, frame) -> None:
-        old = self.frame
-        self.frame = frame
+    def wants(self, state):
+        return NextToken(state.temperature, state.top_k)
+
+    def numbers(self):
+        f = self.result
+        return (["rank", "token_id", "token", "probability"],
+                [[r, int(i), p.text, float(q)] for r, (i, p, q) in enumerate(zip(f.top_ids, f.top_pieces, f.top_probs))],
+                [prompt_comment(f), f"# temperature: {f.view.temperature}"])
+
+    def show_result(self, frame, state=None) -> None:
+        old = self.result
+        self.result = frame
         k = len(frame.top_ids)
         probs = frame.top_probs.astype(float)
         self.bars.setOpts(x0=np.zeros(k), y=np.arange(k), width=probs, height=0.7)
@@ -130,7 +142,7 @@ class NextTokenPanel(QWidget):
             self.caption.setText(self.describe_bar(self.hovered))     # same bars, new probabilities
         if frame.T:
             last = frame.tokens[-1].text
-            self.summary = (f"after “{last}” (position {frame.T - 1}), T = {frame.request.temperature:g}: top {k} "
+            self.summary = (f"after “{last}” (position {frame.T - 1}), T = {frame.view.temperature:g}: top {k} "
                             f"hold {probs.sum() * 100:.1f}% of the mass. Hover a bar for details; click to append it.")
         else:
             self.summary = "Type a prompt to see the next-token distribution."
@@ -139,10 +151,10 @@ class NextTokenPanel(QWidget):
 
     def _place_texts(self, *_) -> None:
         """Percentage and id after each bar, or inside it (white) where it would run past the view."""
-        if self.frame is None:
+        if self.result is None:
             return
-        k = len(self.frame.top_ids)
-        probs = self.frame.top_probs.astype(float)
+        k = len(self.result.top_ids)
+        probs = self.result.top_probs.astype(float)
         vb = self.plot.getPlotItem().vb
         (x0, x1), _ = vb.viewRange()
         px_per_x = max(vb.width(), 1.0) / max(x1 - x0, 1e-9)
@@ -151,7 +163,7 @@ class NextTokenPanel(QWidget):
             if i >= k:
                 t.hide()
                 continue
-            s = f"{probs[i] * 100:.1f}%  [{int(self.frame.top_ids[i])}]"
+            s = f"{probs[i] * 100:.1f}%  [{int(self.result.top_ids[i])}]"
             t.setText(s)
             need = (fm.horizontalAdvance(s) + 12) / px_per_x        # data units the text takes
             inside = probs[i] + need > x1
@@ -161,7 +173,7 @@ class NextTokenPanel(QWidget):
             t.show()
 
     def describe_bar(self, rank: int) -> str:
-        f = self.frame
+        f = self.result
         p = float(f.top_probs[rank])
         logp = f"{math.log(p):.3f}" if p > 0 else "−∞"
         return (f"rank {rank + 1}: “{f.top_pieces[rank].text}”  id {int(f.top_ids[rank])}  "
@@ -173,13 +185,13 @@ class NextTokenPanel(QWidget):
         self.caption.setText(self.summary)
 
     def _rank_at(self, scene_pos) -> int | None:
-        if self.frame is None or not len(self.frame.top_ids):
+        if self.result is None or not len(self.result.top_ids):
             return None
         vb = self.plot.getPlotItem().vb
         if not vb.sceneBoundingRect().contains(scene_pos):
             return None
         rank = int(round(vb.mapSceneToView(scene_pos).y()))
-        return rank if 0 <= rank < len(self.frame.top_ids) else None
+        return rank if 0 <= rank < len(self.result.top_ids) else None
 
     def _hover(self, pos) -> None:
         rank = self._rank_at(pos)
@@ -187,7 +199,7 @@ class NextTokenPanel(QWidget):
             self.clear_readout()
             return
         self.hovered = rank
-        self.highlight.setOpts(x0=[0], y=[rank], width=[float(self.frame.top_probs[rank])], height=0.7)
+        self.highlight.setOpts(x0=[0], y=[rank], width=[float(self.result.top_probs[rank])], height=0.7)
         self.caption.setText(self.describe_bar(rank))
 
     def set_generating(self, on: bool) -> None:
@@ -206,5 +218,5 @@ class NextTokenPanel(QWidget):
 
     def rows(self) -> list[tuple[str, float]]:
         """(display form, probability) as shown, best first."""
-        f = self.frame
+        f = self.result
         return [] if f is None else [(p.text, float(q)) for p, q in zip(f.top_pieces, f.top_probs)]

@@ -5,6 +5,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
+from ...views import Norms
+from ..state import prompt_comment
 from ..widgets.common import stack
 from ..widgets.fit_note import FitNote as note
 from ..widgets.hover import on_leave
@@ -19,6 +21,7 @@ SHARED = "#dc2626"
 
 class NormsPanel(QWidget):
     export_table = "norms"
+    attr, title, dock, area, place = "norms", "Embedding and position norms", "norms", "left", None
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -44,7 +47,7 @@ class NormsPanel(QWidget):
         self.shared_note.hide()
         self.readout = note(HINT)
         stack(self, self.plot, self.shared_note, self.readout, stretch=self.plot)
-        self.frame = None
+        self.result = None
         self.shared_ids = np.zeros(0, dtype=np.int64)
         self.shared_positions = np.zeros(0, dtype=np.int64)
         self.plot.scene().sigMouseMoved.connect(self._hover)
@@ -54,13 +57,22 @@ class NormsPanel(QWidget):
         """Ids whose token-embedding row is exactly shared with other ids (geometry's "shared_ids")."""
         self.shared_ids = np.asarray(ids if ids is not None else [], dtype=np.int64)
         self.clear_readout()                        # called on every model load: the old read-out is stale
-        if self.frame is not None:
+        if self.result is not None:
             self._mark_shared()
 
-    def show_frame(self, frame) -> None:
-        if self.frame is None or not np.array_equal(self.frame.token_ids, frame.token_ids):
+    def wants(self, state):
+        return Norms()
+
+    def numbers(self):
+        f, toks = self.result, self.result.tokens
+        return (["position", "token_id", "token", "token_embedding_norm", "position_embedding_norm", "input_norm"],
+                [[i, toks[i].id, toks[i].text, float(f.token_embedding_norm[i]), float(f.position_embedding_norm[i]),
+                  float(f.input_norm[i])] for i in range(f.T)], [prompt_comment(f)])
+
+    def show_result(self, frame, state=None) -> None:
+        if self.result is None or not np.array_equal(self.result.token_ids, frame.token_ids):
             self.clear_readout()                    # the hovered position belonged to the old prompt
-        self.frame = frame
+        self.result = frame
         x = np.arange(frame.T)
         # markers and antialiased 2 px lines help on short prompts; on long ones they cost ~16 ms a curve per paint
         short = frame.T <= 128
@@ -74,7 +86,7 @@ class NormsPanel(QWidget):
         self.plot.setYRange(0, top * 1.55, padding=0)     # norms from 0, the top third left free for the legend
 
     def _mark_shared(self) -> None:
-        f = self.frame
+        f = self.result
         pos = np.flatnonzero(np.isin(f.token_ids, self.shared_ids))       # (S,) positions
         self.shared_positions = pos
         self.shared_marks.setData(pos, f.token_embedding_norm[pos])
@@ -89,7 +101,7 @@ class NormsPanel(QWidget):
         self.shared_note.show()
 
     def values_at(self, i: int) -> str:
-        f = self.frame
+        f = self.result
         shared = "  (shared embedding row)" if i in self.shared_positions else ""
         return (f"#{i} {f.tokens[i].text!s}:  ‖tok‖ {f.token_embedding_norm[i]:.3f}   "
                 f"‖pos‖ {f.position_embedding_norm[i]:.3f}   ‖sum‖ {f.input_norm[i]:.3f}{shared}")
@@ -99,14 +111,14 @@ class NormsPanel(QWidget):
         self.readout.setText(HINT)
 
     def _hover(self, pos) -> None:
-        if self.frame is None or not self.frame.T:
+        if self.result is None or not self.result.T:
             return
         vb = self.plot.getPlotItem().vb
         if not vb.sceneBoundingRect().contains(pos):
             self.clear_readout()
             return
         i = int(round(vb.mapSceneToView(pos).x()))
-        if 0 <= i < self.frame.T:
+        if 0 <= i < self.result.T:
             self.cursor.setPos(i)
             self.cursor.show()
             self.readout.setText(self.values_at(i))

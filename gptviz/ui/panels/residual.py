@@ -6,6 +6,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QWidget
 
+from ...views import Residual
+from ..state import prompt_comment
 from ..widgets.common import plot_view, stack
 from ..widgets.fit_note import FitNote as note
 from ..widgets.hover import on_leave
@@ -18,13 +20,14 @@ HINT = "Colour: L2 norm, on the scale beside each map. Hover a cell for its valu
 
 class ResidualPanel(QWidget):
     export_table = "residual"
+    attr, title, dock, area, place = "residual", "Residual stream", "residual", "left", ("tab", "geometry")
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.shared = QCheckBox("one scale for all three")
         self.shared.setToolTip("Colour all three maps on one scale (their common maximum), so their sizes compare; "
                                "off: each map uses its own maximum and shows its own detail")
-        self.shared.toggled.connect(lambda _: self.frame is not None and self._set_levels())
+        self.shared.toggled.connect(lambda _: self.result is not None and self._set_levels())
         self.view = plot_view()
         self.plots, self.imgs, self.axes, self.bars = {}, {}, {}, {}
         for row, (key, title) in enumerate(ROWS):
@@ -45,13 +48,13 @@ class ResidualPanel(QWidget):
             self.plots[key], self.imgs[key], self.axes[key], self.bars[key] = p, img, (xa, ya), bar
         self.readout = note(HINT)
         stack(self, self.shared, self.view, self.readout, stretch=self.view)
-        self.frame = None
+        self.result = None
         self.view.scene().sigMouseMoved.connect(self._hover)
         on_leave(self.view, self.clear_readout)
 
     def levels(self) -> dict[str, tuple[float, float]]:
         """Colour range of each map: its own maximum, or the largest of the three when they share a scale."""
-        top = {key: max(float(getattr(self.frame, key).max()), 1e-9) for key, _ in ROWS}
+        top = {key: max(float(getattr(self.result, key).max()), 1e-9) for key, _ in ROWS}
         common = max(top.values())
         return {key: (0.0, common if self.shared.isChecked() else top[key]) for key, _ in ROWS}
 
@@ -59,13 +62,22 @@ class ResidualPanel(QWidget):
         for key, (lo, hi) in self.levels().items():
             self.bars[key].setLevels(low=lo, high=hi)          # also sets the image's levels
 
-    def show_frame(self, frame) -> None:
-        if frame.resid_norm is None:
-            return
-        if self.frame is None or not np.array_equal(self.frame.token_ids, frame.token_ids) or \
-                self.frame.resid_norm.shape != frame.resid_norm.shape:
+    def wants(self, state):
+        return Residual()
+
+    def numbers(self):
+        f, toks = self.result, self.result.tokens
+        L = f.attn_norm.shape[0]
+        return (["position", "token_id", "token", *[f"resid_{r}" for r in range(L + 1)],
+                 *[f"attn_{r}" for r in range(L)], *[f"mlp_{r}" for r in range(L)]],
+                [[i, toks[i].id, toks[i].text, *map(float, f.resid_norm[:, i]), *map(float, f.attn_norm[:, i]),
+                  *map(float, f.mlp_norm[:, i])] for i in range(f.T)], [prompt_comment(f)])
+
+    def show_result(self, frame, state=None) -> None:
+        if self.result is None or not np.array_equal(self.result.token_ids, frame.token_ids) or \
+                self.result.resid_norm.shape != frame.resid_norm.shape:
             self.clear_readout()
-        self.frame = frame
+        self.result = frame
         labels = [p.text for p in frame.tokens]
         for key, _ in ROWS:
             a = getattr(frame, key)                              # (rows, T)
@@ -79,22 +91,22 @@ class ResidualPanel(QWidget):
 
     def describe_cell(self, key: str, r: int, c: int) -> str:
         title = dict(ROWS)[key]
-        a = getattr(self.frame, key)
+        a = getattr(self.result, key)
         row = "embedding" if key == "resid_norm" and r == 0 else f"block {r - 1 if key == 'resid_norm' else r}"
-        return f"{title}, {row}, #{c} {self.frame.tokens[c].text}: {a[r, c]:.3f}"
+        return f"{title}, {row}, #{c} {self.result.tokens[c].text}: {a[r, c]:.3f}"
 
     def clear_readout(self) -> None:
         self.readout.setText(HINT)
 
     def _hover(self, pos) -> None:
-        if self.frame is None:
+        if self.result is None:
             return
         for key, _ in ROWS:
             vb = self.plots[key].vb
             if vb.sceneBoundingRect().contains(pos):
                 v = vb.mapSceneToView(pos)
                 r, c = int(np.floor(v.y())), int(np.floor(v.x()))
-                a = getattr(self.frame, key)
+                a = getattr(self.result, key)
                 if 0 <= r < a.shape[0] and 0 <= c < a.shape[1]:
                     self.readout.setText(self.describe_cell(key, r, c))
                     return

@@ -6,6 +6,8 @@ import numpy as np
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QWidget
 
+from ...views import Tokens
+from ..state import prompt_comment
 from ..widgets.common import stack
 from ..widgets.token_chips import TokenChips
 
@@ -37,6 +39,7 @@ def piece_starts(text_bytes: bytes, pieces) -> np.ndarray:
 class TokensPanel(QWidget):
     tokenClicked = Signal(int)
     export_table = "tokens"
+    attr, title, dock, area, place = "tokens", "Token splits", "tokens", "top", ("split", "prompt")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -51,30 +54,40 @@ class TokensPanel(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.chips)
         stack(self, self.summary, self.notice, self.scroll, stretch=self.scroll)
-        self._offsets = np.zeros(1, np.int64)     # (N + 1,) byte offset of each character of the frame's text
+        self._offsets = np.zeros(1, np.int64)     # (N + 1,) byte offset of each character of the shown's text
         self._starts = np.zeros(0, np.int64)      # (P,) byte offset of each text piece
         self._first = 0                           # index of the first piece made from text (1 after a BOS)
         self._cursor: int | None = None           # the editor cursor's character index, revealed again on new tokens
+        self.result = None
 
-    def show_frame(self, frame, n_chars: int, special_ids: set[int], shared_ids=()) -> None:
-        T = frame.T
-        self.summary.setText(f"<b>{T}</b> tokens · <b>{n_chars}</b> characters · context "
-                             f"<b>{T} / {frame.block_size}</b>"
-                             + (" · starts with &lt;|endoftext|&gt;" if frame.request.prepend_bos else ""))
+    def numbers(self):
+        toks = self.result.tokens
+        return (["position", "token_id", "token", "bytes_hex"],
+                [[i, t.id, t.text, t.bytes.hex()] for i, t in enumerate(toks)], [prompt_comment(self.result)])
+
+    def wants(self, state):
+        return Tokens()
+
+    def show_result(self, result, state) -> None:
+        self.result = r = result
+        T = r.T
+        self.summary.setText(f"<b>{T}</b> tokens · <b>{len(r.prompt.text)}</b> characters · context "
+                             f"<b>{T} / {r.block_size}</b>"
+                             + (" · starts with &lt;|endoftext|&gt;" if r.prompt.prepend_bos else ""))
         notes = []
-        if frame.truncated:
-            notes.append(f"The prompt is {frame.n_prompt_tokens} tokens, longer than the context window: "
+        if r.truncated:
+            notes.append(f"The prompt is {r.n_prompt_tokens} tokens, longer than the context window: "
                          f"only the last {T} are shown and used.")
-        notes += frame.warnings
+        notes += r.warnings
         self.notice.setText("\n".join(notes))
         self.notice.setVisible(bool(notes))
-        changed = [p.id for p in frame.tokens] != [p.id for p in self.chips.pieces]
-        self.chips.set_pieces(frame.tokens, special_ids, shared_ids)
+        changed = [p.id for p in r.tokens] != [p.id for p in self.chips.pieces]
+        self.chips.set_pieces(r.tokens, state.special_ids, state.shared_ids)
         # a prepended BOS is no character of the text (a truncated window has cut it off)
-        self._first = 1 if frame.request.prepend_bos and not frame.truncated and T else 0
-        text = frame.request.text
+        self._first = 1 if r.prompt.prepend_bos and not r.truncated and T else 0
+        text = r.prompt.text
         self._offsets = utf8_offsets(text)
-        self._starts = piece_starts(text.encode("utf-8", "surrogatepass"), frame.tokens[self._first:])
+        self._starts = piece_starts(text.encode("utf-8", "surrogatepass"), r.tokens[self._first:])
         if changed and self._cursor is not None:
             # after the scroll area has taken the chips' new height
             QTimer.singleShot(0, lambda: self._cursor is not None and self.reveal_char(self._cursor))

@@ -1,0 +1,89 @@
+"""What every view shares: the prompt it is for, the request base class, its frozen result, and the
+per-trace context compute functions read from (numpy out, no Qt).
+
+A view request is a frozen dataclass of the parameters the view depends on besides the prompt (a layer,
+a temperature...); together with the prompt's token ids, the BOS choice and the model generation it is
+the memo key of its result (views.scheduler).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.tokenizer import Piece
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    prepend_bos: bool = False
+
+
+@dataclass(frozen=True)
+class View:
+    """Base of every view request. `priority`: lower computes first (cheap and most looked at first);
+    `per_prompt`: False for views of the weights alone (computed once per model)."""
+    priority = 50
+    per_prompt = True
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """A view's numbers for one prompt; every array is read-only (shared by the memo and the panels)."""
+    prompt: Prompt | None
+    view: View
+    tokens: list[Piece]
+    token_ids: np.ndarray                # (T,)
+
+    @property
+    def T(self) -> int:
+        return len(self.token_ids)
+
+    def __post_init__(self):
+        for v in self.__dict__.values():
+            if isinstance(v, np.ndarray):
+                v.flags.writeable = False
+
+    def nbytes(self) -> int:
+        return sum(v.nbytes for v in self.__dict__.values() if isinstance(v, np.ndarray))
+
+
+class Context:
+    """One trace of one prompt and what its views share: the model pass is done once, each layer's
+    attention and the overview rows at most once (views computed for the same trace reuse them)."""
+
+    def __init__(self, model, trace, prompt: Prompt, other=None):
+        self.model, self.trace, self.prompt = model, trace, prompt
+        self.other = other                    # a fork of the model with its own prefix cache (prompt B)
+        self.cache: dict = {}
+
+    @property
+    def tokens(self) -> list[Piece]:
+        return self.trace.tokens
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.trace.token_ids
+
+    def attention(self, layer: int) -> np.ndarray:
+        """(H, T, T) of `layer`, computed once per trace (the last few layers kept)."""
+        key = ("attention", layer)
+        if key not in self.cache:
+            old = [k for k in self.cache if isinstance(k, tuple) and k[0] == "attention"]
+            for k in old[:-3]:
+                del self.cache[k]
+            self.cache[key] = self.trace.attention(layer)
+        return self.cache[key]
+
+    def once(self, key: str, fn):
+        if key not in self.cache:
+            self.cache[key] = fn()
+        return self.cache[key]
+
+    def result(self, cls, view, **fields):
+        return cls(self.prompt, view, self.tokens, self.ids, **fields)

@@ -1,0 +1,32 @@
+"""The embeddings' geometry: a view of the weights alone, computed once per model (seconds for a 50k
+vocabulary: its distinct rows are sorted), after the views of the prompt."""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Result, View
+
+
+@dataclass(frozen=True, eq=False)
+class GeometryResult(Result):
+    geometry: dict                       # analysis.geometry.embedding_geometry, or {"error": message}
+
+
+@dataclass(frozen=True)
+class Geometry(View):
+    priority = 20
+    per_prompt = False
+
+    def compute(self, ctx) -> GeometryResult:
+        from ..analysis.geometry import embedding_geometry
+        tr = ctx.model.model.transformer
+        try:
+            g = embedding_geometry(tr.wte.weight.detach().float().cpu().numpy(),
+                                   tr.wpe.weight.detach().float().cpu().numpy())
+        except (Exception, MemoryError) as e:
+            traceback.print_exc()
+            g = {"error": " ".join(str(e).split()) or type(e).__name__}
+        return GeometryResult(None, self, [], np.zeros(0, np.int64), geometry=g)

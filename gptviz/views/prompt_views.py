@@ -1,0 +1,93 @@
+"""Views of the model pass itself: the tokens, the embedding norms, the next-token distribution and the
+architecture's tensor shapes for this prompt."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..analysis.architecture import architecture
+from ..analysis.probabilities import top_k
+from ..core.tokenizer import Piece
+from .base import Context, Result, View
+
+
+@dataclass(frozen=True, eq=False)
+class TokensResult(Result):
+    n_prompt_tokens: int
+    truncated: bool
+    block_size: int
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class Tokens(View):
+    priority = 0
+
+    def compute(self, ctx: Context) -> TokensResult:
+        tr = ctx.trace
+        return ctx.result(TokensResult, self, n_prompt_tokens=tr.n_prompt_tokens, truncated=tr.truncated,
+                          block_size=ctx.model.config.block_size, warnings=list(tr.warnings))
+
+
+@dataclass(frozen=True, eq=False)
+class NormsResult(Result):
+    token_embedding_norm: np.ndarray     # (T,)
+    position_embedding_norm: np.ndarray  # (T,)
+    input_norm: np.ndarray               # (T,)
+
+
+@dataclass(frozen=True)
+class Norms(View):
+    priority = 3
+
+    def compute(self, ctx: Context) -> NormsResult:
+        tr = ctx.trace
+        return ctx.result(NormsResult, self, token_embedding_norm=tr.token_embedding_norm,
+                          position_embedding_norm=tr.position_embedding_norm, input_norm=tr.input_norm)
+
+
+@dataclass(frozen=True, eq=False)
+class NextTokenResult(Result):
+    top_ids: np.ndarray                  # (k,) best first; zero-probability ids are no candidates
+    top_probs: np.ndarray                # (k,)
+    top_pieces: list[Piece]
+
+
+@dataclass(frozen=True)
+class NextToken(View):
+    temperature: float = 1.0
+    top_k: int = 10
+    priority = 1
+
+    def compute(self, ctx: Context) -> NextTokenResult:
+        if ctx.trace.T == 0:
+            ids, probs = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        else:
+            ids, probs = top_k(next_probs(ctx, self.temperature), self.top_k)
+            keep = probs > 0                 # greedy, padded vocabulary, NaN model: not candidates
+            ids, probs = ids[keep], probs[keep]
+        return ctx.result(NextTokenResult, self, top_ids=ids, top_probs=probs,
+                          top_pieces=ctx.model.tokenizer.pieces(ids))
+
+
+def next_probs(ctx: Context, temperature: float) -> np.ndarray:
+    """(V,) next-token distribution of ctx's prompt, computed once per trace and temperature."""
+    return ctx.once(f"next_probs {temperature!r}", lambda: ctx.trace.next_token_probs(temperature))
+
+
+@dataclass(frozen=True, eq=False)
+class ArchitectureResult(Result):
+    boxes: list                          # analysis.architecture boxes, with this prompt's shapes
+    n_layer: int
+
+
+@dataclass(frozen=True)
+class Architecture(View):
+    priority = 9
+
+    def compute(self, ctx: Context) -> ArchitectureResult:
+        c = ctx.model.config
+        boxes = architecture(c.n_layer, c.n_head, c.n_embd, c.block_size, c.vocab_size, c.mlp_width, c.bias,
+                             c.tie_word_embeddings, ctx.trace.T)
+        return ctx.result(ArchitectureResult, self, boxes=boxes, n_layer=c.n_layer)
