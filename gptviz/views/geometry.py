@@ -22,11 +22,13 @@ class Geometry(View):
 
     def compute(self, ctx) -> GeometryResult:
         from ..analysis.geometry import embedding_geometry
-        tr = ctx.model.model.transformer
         try:
-            g = embedding_geometry(tr.wte.weight.detach().float().cpu().numpy(),
-                                   tr.wpe.weight.detach().float().cpu().numpy())
+            wte, wpe = ctx.model.embedding_tables()            # (V, d), (T, d) or None
+            if wpe is None:
+                raise ValueError("this model has no learned position embeddings")
+            g = embedding_geometry(wte, wpe)
         except (Exception, MemoryError) as e:
-            traceback.print_exc()
+            if not isinstance(e, ValueError):
+                traceback.print_exc()
             g = {"error": " ".join(str(e).split()) or type(e).__name__}
         return GeometryResult(None, self, [], np.zeros(0, np.int64), geometry=g)
