@@ -169,7 +169,11 @@ def from_hf_config(d: dict) -> ModelConfig:
     if mt not in MODEL_TYPES:
         raise _fail(f"model_type {mt!r}", sorted(MODEL_TYPES))
     _refuse_unimplemented(d)
-    return _check_windows(_READERS[MODEL_TYPES[mt]](d))
+    cfg = _check_windows(_READERS[MODEL_TYPES[mt]](d))
+    if cfg.rope.get("rope_type") == "dynamic":
+        # dynamic NTK exists to run past the pretraining length: the context is factor times longer
+        cfg.block_size = int(cfg.block_size * cfg.rope["factor"])
+    return cfg
 
 
 def _gpt2(d: dict) -> ModelConfig:
