@@ -128,3 +128,31 @@ def test_screenshot_cli_bad_checkpoint(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("error:")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_layer_switch_makes_no_model_pass_and_switching_back_computes_nothing(qtbot, window, hf_folder):
+    from gptviz.views import Attention
+    text = "one two three four five"
+    window.editor.setPlainText(text)
+    settle(qtbot, window)
+    model = window.client._worker.model
+    passes, jobs = [], []
+    real_trace, real_send = model.trace, window.client.scheduler.send
+    model.trace = lambda *a, **k: (passes.append(a), real_trace(*a, **k))[1]   # called in the worker thread
+    window.client.scheduler.send = lambda job: (jobs.append(job), real_send(job))
+    ref = gptviz.load(str(hf_folder)).trace(text)
+    a = window.attention
+    a.select(1, 0)                                   # another layer: one layer's pattern, no model pass
+    qtbot.waitUntil(lambda: window.current("attention") is not None and window.client.idle, timeout=30000)
+    assert passes == [] and [j.views for j in jobs] == [(Attention(1),)]
+    np.testing.assert_allclose(a.img.image, ref.attention(1)[0], atol=1e-5)
+    a.select(0, 0)                                   # back: answered from the memo at once, nothing sent
+    assert len(jobs) == 1 and window.client.idle and window.current("attention").layer == 0
+    np.testing.assert_allclose(a.img.image, ref.attention(0)[0], atol=1e-5)
+    a.select(0, 3)                                   # another head of the same layer: nothing to compute
+    assert len(jobs) == 1 and passes == []
+    np.testing.assert_allclose(a.img.image, ref.attention(0)[3], atol=1e-5)
+    window.next_token.temperature.setValue(0.5)      # a new temperature: the next-token view only
+    qtbot.waitUntil(lambda: window.current("next_token") is not None and window.client.idle, timeout=30000)
+    assert passes == [] and [v.name for v in jobs[-1].views] == ["NextToken"]
+    window.next_token.temperature.setValue(1.0)
