@@ -42,6 +42,8 @@ def _inspect_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print tokens and top-k as JSON")
     p.add_argument("--out", metavar="FILE.npz", help="write token ids, logits, attention and norms")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when available)")
+    p.add_argument("--dtype", default=None, choices=("fp32", "bf16", "fp16"),
+                   help="hold the weights in this dtype (default fp32, also for bf16 files: exact parity)")
     return p
 
 
@@ -92,7 +94,7 @@ def inspect(a) -> int:
         raise _Fail("--top-k must be at least 1")
     if not math.isfinite(a.temperature) or a.temperature < 0:   # NaN compares false with everything
         raise _Fail(f"--temperature must be a finite number >= 0 (0 is greedy), got {a.temperature}")
-    m = open_model(a.model, device=a.device)
+    m = open_model(a.model, device=a.device, dtype=a.dtype)
     tr = m.trace(a.prompt, prepend_bos=a.prepend_bos)
     warnings = list(tr.warnings)
     if tr.truncated:

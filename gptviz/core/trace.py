@@ -66,7 +66,7 @@ class Trace:
         the diagonal and outside the layer's window. Computed a group of heads at a time."""
         self._check_layer(layer)
         q, k = self._q[layer], self._kv[layer][0]                 # (nh, T, hs), (nkv, T, hs)
-        pos = torch.as_tensor(np.asarray(rows), dtype=torch.long, device=q.device).reshape(-1)   # (R,)
+        pos = torch.as_tensor(np.array(rows, dtype=np.int64), device=q.device).reshape(-1)   # (R,)
         H, R, T = q.shape[0], len(pos), k.shape[1]
         group = H // k.shape[0]                                   # query heads per KV head
         step = max(group, (_STEP_ELEMENTS // max(1, R * T)) // group * group)
@@ -129,7 +129,7 @@ class Trace:
         """(T, V) float32 logits, or (len(positions), V) for the positions asked."""
         h = self._resid[-1]
         if positions is not None:
-            h = h[torch.as_tensor(np.asarray(positions), dtype=torch.long, device=h.device).reshape(-1)]
+            h = h[torch.as_tensor(np.array(positions, dtype=np.int64), device=h.device).reshape(-1)]
         return _np(self._model.logits_of(h))                     # (P, V)
 
     @torch.no_grad()
@@ -137,7 +137,7 @@ class Trace:
         """Top-k ids and probabilities, (L+1, P, k) each, of the family's final norm (and OPT's project_out)
         + unembedding applied to the residual stream after the embedding (row 0) and after every block
         (row L: the model's own prediction). Ids the tokenizer cannot decode are excluded."""
-        pos = torch.as_tensor(np.asarray(positions), dtype=torch.long, device=self._resid[0].device).reshape(-1)
+        pos = torch.as_tensor(np.array(positions, dtype=np.int64), device=self._resid[0].device).reshape(-1)
         mask = torch.from_numpy(self.decodable_mask()).to(pos.device)
         ids, probs = [], []
         for r in self._resid:                                    # one layer at a time: (P, V) each

@@ -254,3 +254,20 @@ def test_unimplemented_options_refused_by_name(tmp_path):
     (folder / "config.json").write_text(json.dumps({**d, "model_type": "mamba"}))
     with pytest.raises(CheckpointError, match=r"model_type 'mamba' is not supported; supported: .*gpt_neox"):
         gptviz.load(str(folder))
+
+
+def test_inspect_dtype_flag_and_no_tokenizer_error(hf_folder, tmp_path, capsys):
+    from gptviz.cli import main
+    assert main(["inspect", "--model", str(hf_folder), "--prompt", "Hello there", "--json", "--top-k", "3"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert main(["inspect", "--model", str(hf_folder), "--prompt", "Hello there", "--json", "--top-k", "3",
+                 "--dtype", "bf16"]) == 0
+    half = json.loads(capsys.readouterr().out)
+    assert [t["id"] for t in half["tokens"]] == [t["id"] for t in full["tokens"]]
+    for a, b in zip(half["top_k"], full["top_k"]):
+        assert abs(a["prob"] - b["prob"]) < 0.02
+    folder = save(build("llama"), tmp_path / "llama")
+    capsys.readouterr()                                   # transformers' save progress bar, not ours
+    assert main(["inspect", "--model", str(folder), "--prompt", "hi"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "no tokenizer.json beside this llama" in err[0]
