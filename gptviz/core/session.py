@@ -13,6 +13,7 @@ import torch
 
 from ..models import ModelConfig, build_meta, load_state
 from .config import GPTConfig, to_model_config
+from .interventions import Ablation, ablation_hooks, compose
 from .memory import return_freed_memory_promptly
 from .tokenizer import CharTokenizer, Tokenizer
 from .trace import Trace
@@ -26,13 +27,22 @@ def parse_dtype(dtype) -> torch.dtype:
 class _Cache:
     """The last traced token sequence and what its forward pass left for the views."""
 
-    def __init__(self, ids, resid, q, kv, stats, reusable: bool):
+    def __init__(self, ids, resid, q, kv, stats, reusable: bool, ablation: Ablation | None = None,
+                 replaced: dict | None = None):
         self.ids = ids            # (T,)
         self.resid = resid        # L+1 tensors (T, C): resid_pre of every block, then the last resid_post
         self.q = q                # per layer (nh, T, hs)
         self.kv = kv              # per layer (k, v), each (nkv, T, hs)
         self.stats = stats        # (T, 2 + 2L) float32: embed, pos_embed, attn_out per layer, mlp_out per layer norms
         self.reusable = reusable  # False when a prefix's keys would differ in a longer pass (dynamic NTK rope)
+        self.ablation = ablation  # what was ablated in this pass (None: the clean model)
+        self.replaced = replaced or {}   # what the ablation put in (interventions.ablation_hooks)
+
+    def sliced(self, T: int) -> "_Cache":
+        """The cache of the first T positions (a deletion at the end computes nothing)."""
+        return _Cache(self.ids[:T], [r[:T] for r in self.resid], [q[:, :T] for q in self.q],
+                      [(k[:, :T], v[:, :T]) for k, v in self.kv], self.stats[:T], self.reusable,
+                      self.ablation, self.replaced)
 
 
 class LoadedModel:
@@ -65,7 +75,9 @@ class LoadedModel:
             self.warnings.append(f"the model's vocabulary has {V} ids, the tokenizer {n}: "
                                  f"the {V - n} ids without a token are never shown or sampled")
         self._cache: _Cache | None = None
+        self._ablated: _Cache | None = None     # the last ablated pass (its ablation is part of the key)
         self.last_reused = 0    # tokens taken from the cache by the last trace (for status and benchmarks)
+        self.last_start_layer = 0   # the first block the last trace ran (an ablation's first layer)
 
     @property
     def n_params(self) -> int:
@@ -98,13 +110,17 @@ class LoadedModel:
             warnings.append("ids beyond the model's vocabulary were dropped")
         return ids, warnings
 
-    def trace(self, text: str, prepend_bos: bool = False) -> Trace:
-        """One forward pass over `text`, reusing the cached keys/values of the unchanged token prefix."""
+    def trace(self, text: str, prepend_bos: bool = False, ablate=(), ablate_mlp=(), mode: str = "zero") -> Trace:
+        """One forward pass over `text`, reusing the cached keys/values of the unchanged token prefix.
+        ablate [(layer, head), …] / ablate_mlp [layer, …]: the trace of the model with those heads' outputs
+        (before the output projection) and those MLP outputs zeroed, or (mode="mean") replaced by their
+        mean over the prompt's positions."""
         ids, warnings = self.encode(text, prepend_bos)
-        return self.trace_ids(ids, warnings)
+        return self.trace_ids(ids, warnings, ablate=ablate, ablate_mlp=ablate_mlp, mode=mode)
 
     @torch.no_grad()
-    def trace_ids(self, ids, warnings: list[str] | None = None) -> Trace:
+    def trace_ids(self, ids, warnings: list[str] | None = None, ablate=(), ablate_mlp=(), mode: str = "zero") -> Trace:
+        ab = Ablation.of(self.config, ablate, ablate_mlp, mode)     # a bad spec fails before any work
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         n_prompt = len(ids)
         truncated = n_prompt > self.config.block_size
@@ -113,22 +129,37 @@ class LoadedModel:
         T = len(ids)
         valid = self.model.cache_valid(T)
         c = self._cache
-        reuse = self._common_prefix(ids) if c is not None and c.reusable and valid else 0
+        reuse = self._common_prefix(c, ids) if c is not None and c.reusable and valid else 0
         if T == 0:
             c = self._empty(ids)
         elif reuse == T:                        # same tokens, or a deletion at the end: slice, compute nothing
-            c = _Cache(ids, [r[:T] for r in c.resid], [q[:, :T] for q in c.q],
-                       [(k[:, :T], v[:, :T]) for k, v in c.kv], c.stats[:T], c.reusable)
+            c = c.sliced(T)
         else:
             c = self._run(ids, reuse, c, valid)
         self._cache = c
-        self.last_reused = reuse
+        self.last_reused, self.last_start_layer = reuse, 0
+        if not ab.empty and T:
+            # the clean cache below the first ablated layer is the ablated model's too; above it the
+            # ablated cache of the same ablation set gives the unchanged prefix (zero mode: a mean over
+            # the positions changes with every token, so mean mode recomputes every position)
+            a = self._ablated
+            if a is None or a.ablation != ab or not a.reusable or not valid or ab.mode == "mean":
+                a = None
+            reuse = self._common_prefix(a, ids) if a is not None else 0
+            a = a.sliced(T) if reuse == T else self._run(ids, reuse, a, valid, ab, c)
+            self._ablated = c = a
+            self.last_reused, self.last_start_layer = reuse, ab.first_layer
         return Trace(self.model, self.tokenizer, ids, c.resid, c.q, c.kv, c.stats, truncated, n_prompt,
-                     list(self.warnings) + list(warnings or []))
+                     list(self.warnings) + list(warnings or []), ablation=None if ab.empty else ab,
+                     replaced=c.replaced)
 
-    def _run(self, ids: np.ndarray, reuse: int, c: _Cache | None, valid: bool) -> _Cache:
-        """The forward pass over positions reuse.. given the cache of the positions before them."""
+    def _run(self, ids: np.ndarray, reuse: int, c: _Cache | None, valid: bool,
+             ab: Ablation | None = None, base: _Cache | None = None) -> _Cache:
+        """The forward pass over positions reuse.. given the cache c of the positions before them.
+        With an ablation, only blocks from its first layer on run, on the stream `base` (the clean
+        cache of the same ids) has there; base gives every layer below."""
         cfg, L = self.config, self.config.n_layer
+        start = ab.first_layer if ab is not None else 0
         Tn = len(ids) - reuse
         stats = torch.zeros(Tn, 2 + 2 * L)
         hooks = {}
@@ -145,21 +176,29 @@ class LoadedModel:
             p = f"blocks.{l}"
             hooks[p + ".attn_out"], hooks[p + ".mlp_out"] = norm_into(2 + l), norm_into(2 + L + l)
             hooks[p + ".attn.q"] = hooks[p + ".attn.k"] = hooks[p + ".attn.v"] = own
+        replaced = dict(c.replaced) if reuse and c is not None else {}
+        if ab is not None:
+            hooks = compose(ablation_hooks(ab, replaced), hooks)   # the norms see the ablated outputs
         last = f"blocks.{L - 1}.resid_post"
         keep = (lambda n: n == last or n.endswith((".resid_pre", ".attn.q")))
         past = [(k[None, :, :reuse], v[None, :, :reuse]) for k, v in c.kv] if reuse else None
         idx = torch.from_numpy(ids[reuse:]).to(self.device)[None]                       # (1, Tn)
-        out = self.model(idx, past=past, hooks=hooks, logits="none", keep=keep)
+        x = base.resid[start][reuse:][None] if start else None                         # (1, Tn, C)
+        out = self.model(idx, past=past, hooks=hooks, logits="none", keep=keep, start=start, resid=x)
         pts = out.points
-        resid = [pts[f"blocks.{l}.resid_pre"][0] for l in range(L)] + [pts[last][0]]    # L+1 x (Tn, C)
-        q = [pts[f"blocks.{l}.attn.q"][0] for l in range(L)]                           # (nh, Tn, hs)
+        resid = [pts[f"blocks.{l}.resid_pre"][0] for l in range(start, L)] + [pts[last][0]]  # (Tn, C) each
+        q = [pts[f"blocks.{l}.attn.q"][0] for l in range(start, L)]                    # (nh, Tn, hs)
         kv = [(k[0], v[0]) for k, v in out.cache]                                      # (nkv, T, hs)
         del out, pts
         if reuse:
-            resid = [torch.cat([a[:reuse], b]) for a, b in zip(c.resid, resid)]
-            q = [torch.cat([a[:, :reuse], b], dim=1) for a, b in zip(c.q, q)]
+            resid = [torch.cat([a[:reuse], b]) for a, b in zip(c.resid[start:], resid)]
+            q = [torch.cat([a[:, :reuse], b], dim=1) for a, b in zip(c.q[start:], q)]
             stats = torch.cat([c.stats[:reuse], stats])
-        return _Cache(ids, resid, q, kv, stats, valid)
+        if start:
+            resid, q, kv = base.resid[:start] + resid, base.q[:start] + q, base.kv[:start] + kv
+            below = [0, 1] + list(range(2, 2 + start)) + list(range(2 + L, 2 + L + start))
+            stats[:, below] = base.stats[:, below]
+        return _Cache(ids, resid, q, kv, stats, valid, ab, replaced)
 
     def _empty(self, ids) -> _Cache:
         cfg, L = self.config, self.config.n_layer
@@ -169,8 +208,8 @@ class LoadedModel:
                       [torch.zeros(cfg.n_head, 0, cfg.head_dim, **z)] * L, [(kv, kv)] * L,
                       torch.zeros(0, 2 + 2 * L), True)
 
-    def _common_prefix(self, ids: np.ndarray) -> int:
-        c = self._cache
+    @staticmethod
+    def _common_prefix(c: _Cache | None, ids: np.ndarray) -> int:
         if c is None or not len(c.ids) or not len(ids):
             return 0
         n = min(len(c.ids), len(ids))
@@ -181,12 +220,12 @@ class LoadedModel:
         """The same model and tokenizer with a prefix cache of its own (e.g. a second prompt to compare)."""
         other = object.__new__(LoadedModel)
         other.__dict__.update(self.__dict__)
-        other._cache = None
-        other.last_reused = 0
+        other._cache = other._ablated = None
+        other.last_reused = other.last_start_layer = 0
         return other
 
     def clear_cache(self) -> None:
-        self._cache = None
+        self._cache = self._ablated = None
 
     def describe(self) -> str:
         c = self.config

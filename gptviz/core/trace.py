@@ -28,8 +28,11 @@ _POINT = re.compile(r"^blocks\.(\d+)\.(resid_pre|resid_post|attn\.q|attn\.k|attn
 class Trace:
     def __init__(self, model, tokenizer: Tokenizer, token_ids: np.ndarray, resid: list[torch.Tensor],
                  queries: list[torch.Tensor], kv: list[tuple[torch.Tensor, torch.Tensor]], stats: torch.Tensor,
-                 truncated: bool, n_prompt_tokens: int, warnings: list[str]):
+                 truncated: bool, n_prompt_tokens: int, warnings: list[str], ablation=None,
+                 replaced: dict | None = None):
         self._model = model
+        self.ablation = ablation                     # interventions.Ablation this trace ran with, None: clean
+        self._replaced = replaced or {}              # what the ablation put in per (l, h) / ("mlp", l)
         self._cfg = model.cfg
         self._tokenizer = tokenizer
         self._resid = resid                          # L+1 x (T, C): before each block, after the last
@@ -109,8 +112,15 @@ class Trace:
                            "(they rotate q and k; nothing is added to the residual stream)")
         with torch.no_grad():
             idx = torch.from_numpy(self.token_ids).to(self._resid[0].device)[None]
-            out = self._model(idx, logits="none", keep=lambda n: n == name)
+            out = self._model(idx, logits="none", keep=lambda n: n == name, hooks=self._hooks())
         return _np(out.points[name][0])
+
+    def _hooks(self) -> dict:
+        """The ablation's hooks, for a pass recomputing points of the same (ablated) model."""
+        if self.ablation is None:
+            return {}
+        from .interventions import ablation_hooks
+        return ablation_hooks(self.ablation)
 
     @torch.no_grad()
     def block_contributions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -70,6 +70,7 @@ class Trunk(nn.Module):
 
 class GPT2(CausalLM):
     TIED = ("lm_head.weight", "transformer.wte.weight")
+    OUT_PROJ, FINAL_NORM = "transformer.h.{}.attn.c_proj", "transformer.ln_f"
     CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
     def __init__(self, cfg: ModelConfig):
@@ -85,20 +86,22 @@ class GPT2(CausalLM):
     def final(self, x):
         return self.transformer.ln_f(x)
 
-    def forward(self, idx, past=None, hooks=None, logits="all", keep=None) -> Output:
-        """idx (B, T) token ids following the `past` cache (None: from position 0)."""
+    def forward(self, idx, past=None, hooks=None, logits="all", keep=None, start=0, resid=None) -> Output:
+        """idx (B, T) token ids following the `past` cache (None: from position 0).
+        start, resid: run only blocks start.. on resid (B, T, C), the stream entering block `start`
+        (idx then only gives the positions; past is indexed by layer)."""
         rec = Recorder(hooks or {}, keep)
         t = self.transformer
         B, T = idx.shape
-        offset = past_length(past)
+        offset = past_length(past, start)
         if offset + T > self.cfg.block_size:
             raise ValueError(f"{offset + T} positions exceed the model's {self.cfg.block_size} learned positions")
-        tok = rec("embed", t.wte(idx))                                           # (B, T, C)
-        pos = rec("pos_embed", t.wpe(torch.arange(offset, offset + T, device=idx.device))[None])  # (1, T, C)
-        x = tok + pos
-        cache = []
-        for l, block in enumerate(t.h):
-            x, kv = block(x, rec, l, past[l] if past else None)
-            cache.append(kv)
+        if resid is None:
+            tok = rec("embed", t.wte(idx))                                           # (B, T, C)
+            pos = rec("pos_embed", t.wpe(torch.arange(offset, offset + T, device=idx.device))[None])  # (1, T, C)
+            x = tok + pos
+        else:
+            x = resid
+        x, cache = self.blocks(t.h, x, rec, past, start)
         x = rec("final_norm", self.final(x))
-        return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset)
+        return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset, start)

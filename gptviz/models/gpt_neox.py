@@ -73,6 +73,7 @@ class Trunk(nn.Module):
 
 class GPTNeoX(CausalLM):
     TIED = ("embed_out.weight", "gpt_neox.embed_in.weight")
+    OUT_PROJ, FINAL_NORM = "gpt_neox.layers.{}.attention.dense", "gpt_neox.final_layer_norm"
     RENAMES = {"lm_head.weight": "embed_out.weight"}   # transformers 5 calls embed_out lm_head in memory
 
     def __init__(self, cfg: ModelConfig):
@@ -85,16 +86,18 @@ class GPTNeoX(CausalLM):
     def final(self, x):
         return self.gpt_neox.final_layer_norm(x)
 
-    def forward(self, idx, past=None, hooks=None, logits="all", keep=None) -> Output:
-        """idx (B, T) token ids following the `past` cache (None: from position 0)."""
+    def forward(self, idx, past=None, hooks=None, logits="all", keep=None, start=0, resid=None) -> Output:
+        """idx (B, T) token ids following the `past` cache (None: from position 0).
+        start, resid: run only blocks start.. on resid (B, T, C), the stream entering block `start`
+        (idx then only gives the positions; past is indexed by layer)."""
         rec = Recorder(hooks or {}, keep)
         t = self.gpt_neox
-        offset = past_length(past)
+        offset = past_length(past, start)
         cos, sin = self.rotary.cos_sin(offset, idx.shape[1], idx.device)        # (T, rotary_dim)
-        x = rec("embed", t.embed_in(idx))                                       # (B, T, C)
-        cache = []
-        for l, layer in enumerate(t.layers):
-            x, kv = layer(x, rec, l, (self.rotary, cos, sin), past[l] if past else None)
-            cache.append(kv)
+        if resid is None:
+            x = rec("embed", t.embed_in(idx))                                       # (B, T, C)
+        else:
+            x = resid
+        x, cache = self.blocks(t.layers, x, rec, past, start, (self.rotary, cos, sin))
         x = rec("final_norm", self.final(x))
-        return Output(unembed(x, self.embed_out, logits), rec.points, cache, offset)
+        return Output(unembed(x, self.embed_out, logits), rec.points, cache, offset, start)

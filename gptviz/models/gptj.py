@@ -70,6 +70,7 @@ class Trunk(nn.Module):
 
 class GPTJ(CausalLM):
     TIED = ("lm_head.weight", "transformer.wte.weight")
+    OUT_PROJ, FINAL_NORM = "transformer.h.{}.attn.out_proj", "transformer.ln_f"
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -81,16 +82,18 @@ class GPTJ(CausalLM):
     def final(self, x):
         return self.transformer.ln_f(x)
 
-    def forward(self, idx, past=None, hooks=None, logits="all", keep=None) -> Output:
-        """idx (B, T) token ids following the `past` cache (None: from position 0)."""
+    def forward(self, idx, past=None, hooks=None, logits="all", keep=None, start=0, resid=None) -> Output:
+        """idx (B, T) token ids following the `past` cache (None: from position 0).
+        start, resid: run only blocks start.. on resid (B, T, C), the stream entering block `start`
+        (idx then only gives the positions; past is indexed by layer)."""
         rec = Recorder(hooks or {}, keep)
         t = self.transformer
-        offset = past_length(past)
+        offset = past_length(past, start)
         cos, sin = self.rotary.cos_sin(offset, idx.shape[1], idx.device)        # (T, rotary_dim)
-        x = rec("embed", t.wte(idx))                                            # (B, T, C)
-        cache = []
-        for l, block in enumerate(t.h):
-            x, kv = block(x, rec, l, (self.rotary, cos, sin), past[l] if past else None)
-            cache.append(kv)
+        if resid is None:
+            x = rec("embed", t.wte(idx))                                            # (B, T, C)
+        else:
+            x = resid
+        x, cache = self.blocks(t.h, x, rec, past, start, (self.rotary, cos, sin))
         x = rec("final_norm", self.final(x))
-        return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset)
+        return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset, start)

@@ -71,6 +71,7 @@ class Trunk(nn.Module):
 
 class Llama(CausalLM):
     TIED = ("lm_head.weight", "model.embed_tokens.weight")
+    OUT_PROJ, FINAL_NORM = "model.layers.{}.self_attn.o_proj", "model.norm"
     PLUS_ONE = False        # Gemma: RMSNorm scales by (1 + w)
     EMBED_SCALE = False     # Gemma: embeddings times sqrt(n_embd)
 
@@ -84,20 +85,22 @@ class Llama(CausalLM):
     def final(self, x):
         return self.model.norm(x)
 
-    def forward(self, idx, past=None, hooks=None, logits="all", keep=None) -> Output:
-        """idx (B, T) token ids following the `past` cache (None: from position 0)."""
+    def forward(self, idx, past=None, hooks=None, logits="all", keep=None, start=0, resid=None) -> Output:
+        """idx (B, T) token ids following the `past` cache (None: from position 0).
+        start, resid: run only blocks start.. on resid (B, T, C), the stream entering block `start`
+        (idx then only gives the positions; past is indexed by layer)."""
         rec = Recorder(hooks or {}, keep)
         m = self.model
-        offset = past_length(past)
+        offset = past_length(past, start)
         cos, sin = self.rotary.cos_sin(offset, idx.shape[1], idx.device)        # (T, rotary_dim)
-        x = m.embed_tokens(idx)                                                 # (B, T, C)
-        if self.EMBED_SCALE:
-            # transformers rounds sqrt(d) to the model dtype first (in bf16 sqrt(3072) becomes 55.5)
-            x = x * torch.tensor(self.cfg.n_embd ** 0.5, dtype=x.dtype)
-        x = rec("embed", x)
-        cache = []
-        for l, layer in enumerate(m.layers):
-            x, kv = layer(x, rec, l, (self.rotary, cos, sin), past[l] if past else None)
-            cache.append(kv)
+        if resid is None:
+            x = m.embed_tokens(idx)                                                 # (B, T, C)
+            if self.EMBED_SCALE:
+                # transformers rounds sqrt(d) to the model dtype first (in bf16 sqrt(3072) becomes 55.5)
+                x = x * torch.tensor(self.cfg.n_embd ** 0.5, dtype=x.dtype)
+            x = rec("embed", x)
+        else:
+            x = resid
+        x, cache = self.blocks(m.layers, x, rec, past, start, (self.rotary, cos, sin))
         x = rec("final_norm", self.final(x))
-        return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset)
+        return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset, start)

@@ -82,6 +82,7 @@ class Trunk(nn.Module):   # transformers nests the decoder: model.decoder.*
 
 class OPT(CausalLM):
     TIED = ("lm_head.weight", "model.decoder.embed_tokens.weight")
+    OUT_PROJ, FINAL_NORM = "model.decoder.layers.{}.self_attn.out_proj", "model.decoder.final_layer_norm"
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -101,23 +102,25 @@ class OPT(CausalLM):
             x = d.project_out(x)                                                 # (B, T, E)
         return x
 
-    def forward(self, idx, past=None, hooks=None, logits="all", keep=None) -> Output:
-        """idx (B, T) token ids following the `past` cache (None: from position 0)."""
+    def forward(self, idx, past=None, hooks=None, logits="all", keep=None, start=0, resid=None) -> Output:
+        """idx (B, T) token ids following the `past` cache (None: from position 0).
+        start, resid: run only blocks start.. on resid (B, T, C), the stream entering block `start`
+        (idx then only gives the positions; past is indexed by layer)."""
         rec = Recorder(hooks or {}, keep)
         d, cfg = self.model.decoder, self.cfg
         B, T = idx.shape
-        offset = past_length(past)
+        offset = past_length(past, start)
         if offset + T > cfg.block_size:
             raise ValueError(f"{offset + T} positions exceed the model's {cfg.block_size} learned positions")
-        tok = d.embed_tokens(idx)                                                # (B, T, E)
-        if cfg.word_embed_proj_dim:
-            tok = d.project_in(tok)                                              # (B, T, C)
-        tok = rec("embed", tok)
-        pos = torch.arange(offset, offset + T, device=idx.device) + cfg.pos_offset
-        x = tok + rec("pos_embed", d.embed_positions(pos)[None])                 # (1, T, C) broadcast over B
-        cache = []
-        for l, layer in enumerate(d.layers):
-            x, kv = layer(x, rec, l, past[l] if past else None)
-            cache.append(kv)
+        if resid is None:
+            tok = d.embed_tokens(idx)                                                # (B, T, E)
+            if cfg.word_embed_proj_dim:
+                tok = d.project_in(tok)                                              # (B, T, C)
+            tok = rec("embed", tok)
+            pos = torch.arange(offset, offset + T, device=idx.device) + cfg.pos_offset
+            x = tok + rec("pos_embed", d.embed_positions(pos)[None])                 # (1, T, C) broadcast over B
+        else:
+            x = resid
+        x, cache = self.blocks(d.layers, x, rec, past, start)
         x = rec("final_norm", self.final(x))    # what the unembedding reads
-        return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset)
+        return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset, start)

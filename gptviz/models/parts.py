@@ -22,8 +22,9 @@ Cache = list  # per layer (k, v), each (B, nkv, Tp, hs), keys already rotated
 class Output:
     logits: torch.Tensor | None          # (B, T, V), (B, 1, V) for logits="last", None for "none"
     points: dict[str, torch.Tensor]      # activation points of the new positions (names in DESIGN.md)
-    cache: Cache                         # every layer's keys/values, past and new: pass back as `past`
+    cache: Cache                         # keys/values, past and new, of layers start..L-1: pass back as `past`
     offset: int = 0                      # absolute position of the first new token
+    start: int = 0                       # the first block run (forward(start=..., resid=...) resumes there)
 
 
 @dataclass
@@ -48,6 +49,10 @@ class CausalLM(nn.Module):
     Each family defines final(x): what its unembedding reads (final norm, OPT's project_out)."""
     TIED: tuple[str, str] = ("", "")
     RENAMES: dict[str, str] = {}
+    # where the attention output projection (reads the merged heads z) of layer {} and the final norm live:
+    # interventions read their weights (direct logit attribution)
+    OUT_PROJ: str = ""
+    FINAL_NORM: str = ""
 
     def tie(self) -> None:
         """Make the unembedding the token embedding's own Parameter (tie_word_embeddings)."""
@@ -66,6 +71,17 @@ class CausalLM(nn.Module):
     def final(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def out_proj(self, layer: int) -> nn.Linear:
+        """Layer `layer`'s attention output projection: (C, nh*hs), head h reads columns h*hs..(h+1)*hs."""
+        return self.get_submodule(self.OUT_PROJ.format(layer))
+
+    def final_norm(self) -> nn.Module | None:
+        """The final norm module (None for OPT-350m, which has none)."""
+        try:
+            return self.get_submodule(self.FINAL_NORM)
+        except AttributeError:
+            return None
+
     def logits_of(self, resid: torch.Tensor) -> torch.Tensor:
         """(…, C) residual stream -> (…, V) logits: the family's final norm, then the unembedding."""
         return self.unembedding(self.final(resid))
@@ -74,6 +90,15 @@ class CausalLM(nn.Module):
         """Whether keys cached for a prefix stay right when the sequence has `total` positions."""
         rot = getattr(self, "rotary", None)
         return rot is None or rot.cache_valid(total)
+
+    def blocks(self, layers, x, rec, past, start: int, *extra):
+        """Run blocks start..L-1 on x (B, T, C), the stream entering block `start`; extra goes before
+        each block's past (rotary). Returns the last block's output and the caches of the blocks run."""
+        cache = []
+        for l in range(start, len(layers)):
+            x, kv = layers[l](x, rec, l, *extra, past[l] if past else None)
+            cache.append(kv)
+        return x, cache
 
     def pattern(self, out: "Output", layer: int) -> torch.Tensor:
         """(B, nh, T, Tp+T) attention of one layer, recomputed from the recorded queries and the
@@ -365,8 +390,9 @@ def merge_heads(z: torch.Tensor) -> torch.Tensor:
     return z.transpose(1, 2).reshape(B, T, nh * hs)                           # (B, T, nh*hs)
 
 
-def past_length(past: Cache | None) -> int:
-    return past[0][0].shape[2] if past else 0
+def past_length(past: Cache | None, layer: int = 0) -> int:
+    """Cached positions of `past` (indexed by layer; a resumed pass reads the first block it runs)."""
+    return past[layer][0].shape[2] if past else 0
 
 
 def trim(cache: Cache, n: int) -> Cache:

@@ -76,6 +76,7 @@ class Trunk(nn.Module):
 
 class Phi(CausalLM):
     TIED = ("lm_head.weight", "model.embed_tokens.weight")
+    OUT_PROJ, FINAL_NORM = "model.layers.{}.self_attn.dense", "model.final_layernorm"
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -87,16 +88,18 @@ class Phi(CausalLM):
     def final(self, x):
         return self.model.final_layernorm(x)
 
-    def forward(self, idx, past=None, hooks=None, logits="all", keep=None) -> Output:
-        """idx (B, T) token ids following the `past` cache (None: from position 0)."""
+    def forward(self, idx, past=None, hooks=None, logits="all", keep=None, start=0, resid=None) -> Output:
+        """idx (B, T) token ids following the `past` cache (None: from position 0).
+        start, resid: run only blocks start.. on resid (B, T, C), the stream entering block `start`
+        (idx then only gives the positions; past is indexed by layer)."""
         rec = Recorder(hooks or {}, keep)
         m = self.model
-        offset = past_length(past)
+        offset = past_length(past, start)
         cos, sin = self.rotary.cos_sin(offset, idx.shape[1], idx.device)        # (T, rotary_dim)
-        x = rec("embed", m.embed_tokens(idx))                                   # (B, T, C)
-        cache = []
-        for l, layer in enumerate(m.layers):
-            x, kv = layer(x, rec, l, (self.rotary, cos, sin), past[l] if past else None)
-            cache.append(kv)
+        if resid is None:
+            x = rec("embed", m.embed_tokens(idx))                                   # (B, T, C)
+        else:
+            x = resid
+        x, cache = self.blocks(m.layers, x, rec, past, start, (self.rotary, cos, sin))
         x = rec("final_norm", self.final(x))
-        return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset)
+        return Output(unembed(x, self.lm_head, logits), rec.points, cache, offset, start)
