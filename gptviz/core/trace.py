@@ -160,6 +160,20 @@ class Trace:
             probs.append(_np(top.values))
         return np.stack(ids), np.stack(probs)
 
+    def logit_attribution(self, token_id: int, position: int = -1, minus: int | None = None):
+        """Direct logit attribution of logits[position, token_id] (minus logits[position, minus]):
+        an analysis.attribution.Attribution with .embed, .heads (L, H), .attn_bias (L,), .mlps (L,) and
+        .bias, through the final norm with its scale frozen at its actual value, summing to the logit
+        (core/attribution.py says how). Post-LN models are refused (ValueError)."""
+        from .attribution import logit_attribution
+        return logit_attribution(self, token_id, position, minus)
+
+    def surprisal(self, k: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(T-1,) -log p of tokens 1.. given their prefix (nats), and the top-k ids and probabilities the
+        model expected at each of them, (T-1, k) each."""
+        from .attribution import surprisal
+        return surprisal(self, k)
+
     def decodable_mask(self) -> np.ndarray:
         """(V,) bool: ids the tokenizer can decode (a padded vocabulary has more ids than the tokenizer)."""
         V = self._cfg.vocab_size
