@@ -126,6 +126,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.compare.editor.textChanged.connect(self.debouncer.poke)
         self.architecture.boxClicked.connect(self.show_box_output)
         self.attention.layerChanged.connect(lambda _: self.submit())
+        self.attention.windowChanged.connect(self.submit)          # a long prompt zoomed in: its exact cells
         self.next_token.settingsChanged.connect(lambda *_: self.submit())
         self.next_token.candidateClicked.connect(self.append_candidate)
         self.next_token.generateRequested.connect(self.start_generation)
@@ -228,9 +229,10 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         if self.info is None:
             return
         st = self.view_state = self.state()
+        # a panel may want several views (the attention overview and a zoomed window): the first is its main one
         self.wanted = {p.attr: p.wants(st) for p in [self.attention, *self.panel_list] if self.visible(p)}
         self.wanted.setdefault("tokens", Tokens())      # the model pass: always, however the docks are arranged
-        views = [v for v in self.wanted.values() if v is not None]
+        views = [v for w in self.wanted.values() for v in (w if isinstance(w, tuple) else (w,)) if v is not None]
         if not self.info.geometry:
             views.append(Geometry())         # the chips and norms mark shared embedding rows; computed last
         created = self.debouncer.first or time.perf_counter()
@@ -243,6 +245,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         """The result panel `attr` shows if it is for the current prompt and settings, else None."""
         r = getattr(self, attr).result
         want = self.wanted.get(attr)
+        want = want[0] if isinstance(want, tuple) else want
         if r is None or want is None or r.view != want or self.shown_seq.get(attr, -1) <= self._model_seq:
             return None
         return r if r.prompt is None or r.prompt == self.view_state.prompt else None
@@ -253,8 +256,12 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
             self.geometry.show_result(result, self.view_state)   # drawn once per model, shown or not
             self.shown_seq["geometry"] = seq
         for p in [self.attention, *self.panel_list]:
-            if self.wanted.get(p.attr) == view and seq >= self.shown_seq.get(p.attr, -1) and p is not self.geometry:
-                p.show_result(result, self.view_state)
+            w = self.wanted.get(p.attr)
+            if (view in w if isinstance(w, tuple) else w == view) and seq >= self.shown_seq.get(p.attr, -1) \
+                    and p is not self.geometry:
+                # a memoised result the panel already shows (a layer switch re-asks for every view): no redraw
+                if result is None or result is not p.result and result is not getattr(p, "zoom", None):
+                    p.show_result(result, self.view_state)
                 self.shown_seq[p.attr] = seq
         if isinstance(view, (Attention, Tokens)):
             self.tokens.chips.set_marked(self.attention.selection)

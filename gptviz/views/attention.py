@@ -8,11 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..analysis.attention import pool_keys, thumbnail_rows
+from ..analysis.attention import bin_edges, pool_keys
 from ..analysis.heads import STATS, head_scores, sample_rows
 from .base import Context, Result, View
 
 THUMB = 48   # overview thumbnails: one sampled query per row bin, keys pooled to THUMB bins
+# query rows the overview reads per layer (statistics and thumbnails share them): its cost is
+# L x STAT_ROWS / T of one layer's full pattern, 1.5 layers' worth for GPT-2 small at 512 tokens
+STAT_ROWS = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,13 +24,84 @@ class AttentionResult(Result):
     attention: np.ndarray                # (H, T, T) rows sum to 1, zero above the diagonal
 
 
+@dataclass(frozen=True, eq=False)
+class PooledAttentionResult(Result):
+    """A window of one layer's pattern, max-pooled to at most `bins` cells a side (exact cells when the
+    window is that small). Cell (i, j) covers queries q_edges[i]..q_edges[i+1]-1 and keys k_edges[j]..;
+    NaN where the causal mask hides every cell of the bin."""
+    layer: int
+    pooled: np.ndarray                   # (H, nq, nk) float32
+    q_edges: np.ndarray                  # (nq + 1,) absolute query positions
+    k_edges: np.ndarray                  # (nk + 1,)
+
+    @property
+    def exact(self) -> bool:
+        return bool((np.diff(self.q_edges) == 1).all() and (np.diff(self.k_edges) == 1).all())
+
+
 @dataclass(frozen=True)
 class Attention(View):
+    """One layer's pattern: exact (H, T, T) up to EXACT_MAX tokens, above that pooled to POOL_BINS a side
+    (never T x T x heads in memory); AttentionWindow then gives the exact cells of a zoomed-in region."""
     layer: int = 0
     priority = 2
 
-    def compute(self, ctx: Context) -> AttentionResult:
-        return ctx.result(AttentionResult, self, layer=self.layer, attention=ctx.attention(self.layer))
+    def compute(self, ctx: Context):
+        T = ctx.trace.T
+        if T <= EXACT_MAX:
+            return ctx.result(AttentionResult, self, layer=self.layer, attention=ctx.attention(self.layer))
+        pooled, qe, ke = pooled_pattern(ctx.trace, self.layer, 0, T, 0, T, POOL_BINS)
+        return ctx.result(PooledAttentionResult, self, layer=self.layer, pooled=pooled, q_edges=qe, k_edges=ke)
+
+
+@dataclass(frozen=True)
+class AttentionWindow(View):
+    """Queries q0..q1-1 x keys k0..k1-1 of one layer: exact when both extents are <= POOL_BINS."""
+    layer: int = 0
+    q0: int = 0
+    q1: int = 0
+    k0: int = 0
+    k1: int = 0
+    priority = 4
+
+    def compute(self, ctx: Context) -> PooledAttentionResult:
+        T = ctx.trace.T
+        q0, q1 = max(0, min(self.q0, T)), max(0, min(self.q1, T))
+        k0, k1 = max(0, min(self.k0, T)), max(0, min(self.k1, T))
+        pooled, qe, ke = pooled_pattern(ctx.trace, self.layer, q0, max(q1, q0), k0, max(k1, k0), POOL_BINS)
+        return ctx.result(PooledAttentionResult, self, layer=self.layer, pooled=pooled, q_edges=qe, k_edges=ke)
+
+
+EXACT_MAX = 1024      # longest prompt whose whole (H, T, T) pattern a result holds
+POOL_BINS = 768       # cells a side of a pooled pattern: about the heatmap's size on screen
+BLOCK_ELEMENTS = 1 << 23   # attention rows computed per step: (H, rows, T) stays under ~32 MiB
+
+
+def pooled_pattern(tr, layer: int, q0: int, q1: int, k0: int, k1: int, bins: int):
+    """Max-pool queries q0..q1-1 x keys k0..k1-1 of `layer` to at most bins x bins cells, reading exact
+    attention rows a block at a time. Returns (pooled (H, nq, nk) float32, q_edges, k_edges)."""
+    qe = np.unique(bin_edges(q1 - q0, min(bins, q1 - q0)) + q0) if q1 > q0 else np.array([q0])
+    ke = np.unique(bin_edges(k1 - k0, min(bins, k1 - k0)) + k0) if k1 > k0 else np.array([k0])
+    nq, nk = len(qe) - 1, len(ke) - 1
+    out = None if nq else np.zeros((tr.attention_rows(layer, np.zeros(0, np.int64)).shape[0], 0, nk), np.float32)
+    step = max(1, BLOCK_ELEMENTS // max(1, 16 * tr.T))      # rows per step, at most ~16 heads' worth
+    b = 0
+    while b < nq:
+        e = b + 1                                             # whole row bins per step
+        while e < nq and qe[e + 1] - qe[b] <= step:
+            e += 1
+        rows = np.arange(qe[b], qe[e])
+        att = tr.attention_rows(layer, rows)[:, :, k0:k1]     # (H, R, nk_cells)
+        if out is None:
+            out = np.empty((att.shape[0], nq, nk), np.float32)
+        if nk:
+            att = np.maximum.reduceat(att, ke[:-1] - k0, axis=2)              # (H, R, nk)
+            out[:, b:e] = np.maximum.reduceat(att, qe[b:e] - qe[b], axis=1)   # (H, e - b, nk)
+        b = e
+    # a bin is masked when its first key comes after its last query (causal: key <= query)
+    hidden = ke[:-1][None, :] > (qe[1:] - 1)[:, None]                         # (nq, nk)
+    out[:, hidden] = np.nan
+    return out, qe, ke
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,16 +142,24 @@ def _overview(tr, cfg) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     if T == 0:
         return (np.zeros((cfg.n_layer, cfg.n_head, 0, 0), np.float32),
                 {k: np.full((cfg.n_layer, cfg.n_head), np.nan) for k in STATS})
-    t_rows, s_rows = thumbnail_rows(T, THUMB), sample_rows(T)
-    rows = np.union1d(t_rows, s_rows)                     # one row computation serves both views
-    t_idx, s_idx = np.searchsorted(rows, t_rows), np.searchsorted(rows, s_rows)
+    rows = sample_rows(T, STAT_ROWS)                      # (R,) evenly spread, the last included
+    t_idx = thumbnail_index(rows, T, THUMB)               # (t,) one of them per thumbnail row bin
     thumbs, stats = [], {k: [] for k in STATS}
     for layer in range(cfg.n_layer):
         att = tr.attention_rows(layer, rows)               # (H, R, T)
         thumbs.append(pool_keys(att[:, t_idx], THUMB))
-        for k, v in head_scores(att[:, s_idx], s_rows, tr.token_ids).items():
+        for k, v in head_scores(att, rows, tr.token_ids).items():
             stats[k].append(v)
     stats = {k: np.stack(v) for k, v in stats.items()}
     for v in stats.values():
         v.flags.writeable = False
     return np.stack(thumbs), stats
+
+
+def thumbnail_index(rows: np.ndarray, T: int, size: int) -> np.ndarray:
+    """Index into the sampled `rows` of the query shown in each of `size` row bins: the last sampled row
+    inside the bin (every row when T <= size). STAT_ROWS > THUMB samples leave no bin empty."""
+    if T <= size:
+        return np.arange(len(rows))
+    ends = bin_edges(T, size)[1:] - 1                        # (size,) each bin's last position
+    return np.searchsorted(rows, ends, side="right") - 1

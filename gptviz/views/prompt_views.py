@@ -39,7 +39,7 @@ class NormsResult(Result):
 
 @dataclass(frozen=True)
 class Norms(View):
-    priority = 3
+    priority = 1          # free (the trace holds the norms): drawn before the heatmap arrives, not with it
 
     def compute(self, ctx: Context) -> NormsResult:
         tr = ctx.trace
@@ -88,6 +88,4 @@ class Architecture(View):
 
     def compute(self, ctx: Context) -> ArchitectureResult:
         c = ctx.model.config
-        boxes = architecture(c.n_layer, c.n_head, c.n_embd, c.block_size, c.vocab_size, c.mlp_width, c.bias,
-                             c.tie_word_embeddings, ctx.trace.T)
-        return ctx.result(ArchitectureResult, self, boxes=boxes, n_layer=c.n_layer)
+        return ctx.result(ArchitectureResult, self, boxes=architecture(c, ctx.trace.T), n_layer=c.n_layer)

@@ -1,40 +1,24 @@
 """Attention: the selected head's T x T pattern (query rows, key columns) and a layer x head overview."""
 from __future__ import annotations
 
-import difflib
-import functools
-
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QCheckBox, QGraphicsRectItem, QHBoxLayout, QLabel, QSpinBox, QWidget
 
-from ...views import Attention
+from ...analysis.masks import hidden_cells
+from ...views import Attention, AttentionWindow
+from ...views.attention import PooledAttentionResult
 from ..state import prompt_comment
 from ..widgets.common import note, plot_view, stack
+from ..widgets.heatmap_zoom import MASK_RGBA, follow_positions, mask_image, window_for  # noqa: F401 (re-exported)
 from ..widgets.token_axis import TokenAxis
 
 CMAP = pg.colormap.get("viridis")
-MASK_RGBA = (200, 200, 200, 255)     # the causal mask: future keys a query cannot see
 HELP = "Hover a cell: query token → key token: p.  Click a row to highlight a query; ctrl/shift-click to sum rows."
-
-
-@functools.lru_cache(maxsize=4)
-def _mask_image(T: int) -> np.ndarray:
-    img = np.zeros((T, T, 4), np.uint8)
-    img[np.triu(np.ones((T, T), bool), 1)] = MASK_RGBA
-    return img
-
-
-def follow_positions(old_ids: list[int], new_ids: list[int]) -> dict[int, int]:
-    """Old position -> new position of the same token, aligning the two id sequences (an edit before a
-    token moves it); tokens that vanished or changed have no entry."""
-    out = {}
-    sm = difflib.SequenceMatcher(None, old_ids, new_ids, autojunk=False)
-    for a, b, n in sm.get_matching_blocks():
-        out.update({a + i: b + i for i in range(n)})
-    return out
+POOLED_HELP = ("A long prompt: each cell is the largest p of its block of tokens. Wheel or drag to zoom: "
+               "exact cells (and token labels) appear as they fit.")
 
 
 class AttentionPanel(QWidget):
@@ -42,6 +26,7 @@ class AttentionPanel(QWidget):
     attr, title, dock, area, place = "attention", "Attention", None, None, None    # the central widget
 
     layerChanged = Signal(int)
+    windowChanged = Signal()           # a long prompt's zoomed-in region changed: its exact cells are wanted
     headSelected = Signal(int, int)    # layer, head
     queryChanged = Signal(object)      # position or None
     selectionChanged = Signal(object)  # sorted list of selected query positions
@@ -55,6 +40,9 @@ class AttentionPanel(QWidget):
         self.query: int | None = None
         self.result_tokens: list[int] = []
         self.selection: list[int] = []   # ctrl/shift-clicked queries whose attention is summed below
+        self.zoom: PooledAttentionResult | None = None   # a long prompt's zoomed-in window (finer or exact cells)
+        self.window: tuple[int, int, int, int] | None = None   # (q0, q1, k0, k1) in view, None: the whole
+        self._mask_T = -1
 
         self.layer_box, self.head_box = QSpinBox(), QSpinBox()
         self.layer_box.setPrefix("layer ")
@@ -85,8 +73,24 @@ class AttentionPanel(QWidget):
         self.img = pg.ImageItem(axisOrder="row-major")
         self.img.setColorMap(CMAP)
         self.mask = pg.ImageItem(axisOrder="row-major")
+        # pooled prompts: masked blocks are NaN (transparent) over this grey square
+        self.mask_bg = QGraphicsRectItem()
+        self.mask_bg.setBrush(QColor(*MASK_RGBA))
+        self.mask_bg.setPen(QPen(Qt.NoPen))
+        self.mask_bg.setZValue(-10)
+        self.mask_bg.hide()
+        self.zoom_img = pg.ImageItem(axisOrder="row-major")
+        self.zoom_img.setColorMap(CMAP)
+        self.zoom_img.hide()
+        self.plot.addItem(self.mask_bg)
         self.plot.addItem(self.img)
+        self.plot.addItem(self.zoom_img)
         self.plot.addItem(self.mask)
+        self._zoom_timer = QTimer(self)
+        self._zoom_timer.setSingleShot(True)
+        self._zoom_timer.setInterval(80)       # while the wheel turns, ask once it rests
+        self._zoom_timer.timeout.connect(self._update_window)
+        self.plot.vb.sigRangeChanged.connect(lambda *_: self.pooled and self._zoom_timer.start())
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=CMAP, interactive=False, label="attention p")
         # the colour bar gets its own column, so the heatmap and the summed bars below share one x extent
         self.bar.setImageItem(self.img)
@@ -122,10 +126,26 @@ class AttentionPanel(QWidget):
         self.select(min(self.layer, n_layer - 1), min(self.head, n_head - 1))
         self.clear_readout()                   # the read-out described the previous model's cell
 
+    @property
+    def pooled(self) -> bool:
+        return isinstance(self.result, PooledAttentionResult)
+
     def wants(self, state):
+        if self.pooled and self.window is not None:
+            return Attention(self.layer), AttentionWindow(self.layer, *self.window)
         return Attention(self.layer)
 
+    def _update_window(self) -> None:
+        (x0, x1), (y0, y1) = self.plot.vb.viewRange()
+        w = window_for((x0, x1), (y0, y1), self.result.T) if self.pooled else None
+        if w != self.window:
+            self.window = w
+            self.windowChanged.emit()
+
     def numbers(self):
+        if self.pooled:
+            raise ValueError(f"at {self.result.T} tokens the heatmap shows a pooled overview, not every cell; "
+                             "the exact numbers of a region are its hover read-out when zoomed in")
         f, m = self.result, self.selected_matrix()
         if m is None:
             raise ValueError("the selected layer's attention is still being computed")
@@ -137,6 +157,12 @@ class AttentionPanel(QWidget):
                  "columns keys", "# key token ids: " + " ".join(str(t.id) for t in toks)])
 
     def show_result(self, frame, state=None) -> None:
+        if isinstance(frame.view, AttentionWindow):
+            self.zoom = frame                 # exact (or finer) cells of the zoomed-in region
+            self._show_head()
+            return
+        new_T = self.result is None or self.result.T != frame.T or self.pooled != isinstance(
+            frame, PooledAttentionResult)
         self.result = frame
         T = frame.T
         labels = [p.text for p in frame.tokens]
@@ -157,18 +183,40 @@ class AttentionPanel(QWidget):
             if query != self.query:
                 self.query = query
                 self.queryChanged.emit(query)
-        self.mask.setImage(_mask_image(T) if T else np.zeros((1, 1, 4), np.uint8))
+        if self.pooled:
+            self.mask.hide()
+            self.mask_bg.setRect(QRectF(0, 0, T, T))
+            self.mask_bg.show()
+            self.readout.setText(POOLED_HELP)
+        else:
+            self.mask_bg.hide()
+            self.zoom, self.window = None, None
+            cfg = getattr(getattr(state, "info", None), "config", None)
+            w = cfg.window(frame.layer) if cfg is not None and frame.layer < cfg.n_layer else None
+            if (T, w) != self._mask_T:        # the mask depends on the length and the layer's window alone
+                if w is None or w >= T:
+                    self.mask.setImage(mask_image(T) if T else np.zeros((1, 1, 4), np.uint8))
+                else:                         # a local / sliding-window layer: keys before its band too
+                    band = np.zeros((T, T, 4), np.uint8)
+                    band[hidden_cells(T, w)] = MASK_RGBA
+                    self.mask.setImage(band)
+                self._mask_T = (T, w)
+            self.mask.show()
         self._show_head()
-        self.plot.setRange(xRange=(0, max(T, 1)), yRange=(0, max(T, 1)), padding=0.01)
+        if not self.pooled or new_T:          # a long prompt keeps its zoom while it is edited
+            self.plot.setRange(xRange=(0, max(T, 1)), yRange=(0, max(T, 1)), padding=0.01)
 
     def selected_matrix(self) -> np.ndarray | None:
         """The (T, T) pattern on screen, or None while the frame is for another layer."""
         f = self.result
-        if f is None or f.layer != self.layer or not f.T:
+        if f is None or f.layer != self.layer or not f.T or self.pooled:
             return None
         return f.attention[self.head]
 
     def _show_head(self) -> None:
+        if self.pooled:
+            return self._show_pooled()
+        self.zoom_img.hide()
         m = self.selected_matrix()
         if m is None:        # empty prompt, or the frame for the newly selected layer is on its way
             if self.result is not None and not self.result.T:
@@ -177,8 +225,42 @@ class AttentionPanel(QWidget):
                 self._show_selection()
             return
         self.img.setImage(m, autoLevels=False, levels=(0, 1))
+        self.img.setRect(QRectF(0, 0, len(m), len(m)))
         self._show_row()
         self._show_selection()
+
+    def _show_pooled(self) -> None:
+        """The whole pattern pooled, and over it the zoomed-in window when one for this layer has arrived."""
+        f, z = self.result, self.zoom
+        if f.layer != self.layer:
+            return                            # the new layer's overview is on its way
+        T = f.T
+        self.img.setImage(f.pooled[self.head], autoLevels=False, levels=(0, 1))
+        self.img.setRect(QRectF(0, 0, T, T))
+        if z is not None and z.layer == self.layer and np.array_equal(z.token_ids, f.token_ids) and z.pooled.size:
+            self.zoom_img.setImage(z.pooled[self.head], autoLevels=False, levels=(0, 1))
+            q0, q1, k0, k1 = z.q_edges[0], z.q_edges[-1], z.k_edges[0], z.k_edges[-1]
+            self.zoom_img.setRect(QRectF(k0, q0, k1 - k0, q1 - q0))
+            self.zoom_img.show()
+        else:
+            self.zoom_img.hide()
+        self._show_row()
+        self._show_selection()
+
+    def pooled_value(self, q: int, k: int) -> str:
+        """The finest number shown for cell (q, k): exact when a zoomed window holds it, else its block's max."""
+        for r in (self.zoom, self.result):
+            if r is None or r.layer != self.layer or not np.array_equal(r.token_ids, self.result.token_ids):
+                continue
+            i = int(np.searchsorted(r.q_edges, q, side="right")) - 1
+            j = int(np.searchsorted(r.k_edges, k, side="right")) - 1
+            if 0 <= i < r.pooled.shape[1] and 0 <= j < r.pooled.shape[2]:
+                v = r.pooled[self.head, i, j]
+                if r.q_edges[i + 1] - r.q_edges[i] == 1 and r.k_edges[j + 1] - r.k_edges[j] == 1:
+                    return f"{v:.4f}"
+                return (f"max {v:.4f} over queries #{r.q_edges[i]}–{r.q_edges[i + 1] - 1} × keys "
+                        f"#{r.k_edges[j]}–{r.k_edges[j + 1] - 1}")
+        return "…"
 
     def _show_row(self) -> None:
         if self.query is None or self.result is None:
@@ -276,11 +358,12 @@ class AttentionPanel(QWidget):
     def describe_cell(self, q: int, k: int) -> str:
         f = self.result
         m = self.selected_matrix()
-        p = "masked (future)" if k > q else (f"{m[q, k]:.4f}" if m is not None else "…")
+        p = "masked (future)" if k > q else (f"{m[q, k]:.4f}" if m is not None else
+                                             self.pooled_value(q, k) if self.pooled else "…")
         return f"L{self.layer} H{self.head}   #{q} {f.tokens[q].text} → #{k} {f.tokens[k].text}: {p}"
 
     def clear_readout(self) -> None:
-        self.readout.setText(HELP)
+        self.readout.setText(POOLED_HELP if self.pooled else HELP)
 
     def eventFilter(self, obj, event) -> bool:
         if event.type() == QEvent.Leave:

@@ -1,4 +1,8 @@
-"""All heads at a glance: every layer x head pattern as a thumbnail; clicking one selects it."""
+"""All heads at a glance: every layer x head pattern as a thumbnail; clicking one selects it.
+
+Local / sliding-window layers draw the keys before their band in the mask colour and are labelled
+("local 256"); with grouped-query attention, brackets over the grid join the query heads that read
+one K/V head."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +13,12 @@ from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from ..widgets.common import note, plot_view, stack
 from .attention import CMAP, MASK_RGBA
+from ...analysis.attention import bin_edges
+from ...analysis.heads import sample_rows
+from ...analysis.masks import hidden
 from ...views import Overview
-from .head_stats import badges, stats_table
+from ...views.attention import STAT_ROWS, THUMB, thumbnail_index
+from .head_stats import BADGES, stats_table
 
 LUT = CMAP.getLookupTable(0.0, 1.0, 256, alpha=True)      # (256, 4) uint8
 MIN_THUMB_PX = 24          # the panel's minimum size keeps a thumbnail at least this many pixels wide
@@ -46,13 +54,21 @@ class HeadsPanel(QWidget):
         # what the empty grid says (before the first frame, or for an empty prompt), centred in the view
         self.empty = pg.TextItem("waiting for the model…", color="#6b7280", anchor=(0.5, 0.5))
         self.plot.addItem(self.empty)
+        # K/V groups (GQA): a bracket over each group of query heads, and a line between groups
+        self.groups = pg.PlotCurveItem(pen=pg.mkPen("#0f766e", width=2), connect="pairs")
+        self.plot.addItem(self.groups)
+        self.group_labels: list[pg.TextItem] = []
         self.view.scene().sigMouseClicked.connect(self._click)
-        legend = note("Each thumbnail is scaled to its own maximum; grey is the causal mask. Click to select.")
+        legend = note("Each thumbnail is scaled to its own maximum; grey is the causal mask (and, in local / "
+                      "sliding-window layers, the keys before the window). Teal brackets join query heads that "
+                      "share one K/V head. Click to select.")
         stack(self, self.view, legend, stretch=self.view)
         self.shape = (0, 0)
         self.labels: list[pg.TextItem] = []
         self.tile, self.t = 1, 1
         self.selected = (0, 0)
+        self.kv_groups: list[list[int]] = []
+        self.masks = np.zeros((0, 0, 0), bool)
         self.result = None
         self.view.setMinimumSize(200, 160)     # until a frame says how many heads there are
         self._show_empty("waiting for the model…")
@@ -61,8 +77,9 @@ class HeadsPanel(QWidget):
         """No thumbnails: no image, badges, selection box or tick numbers, just the message."""
         self.img.clear()
         self.shape = (0, 0)
-        for t in self.labels:
+        for t in self.labels + self.group_labels:
             t.hide()
+        self.groups.setData([], [])
         self.sel.hide()
         for side in ("left", "bottom"):
             self.plot.getAxis(side).setTicks([[]])
@@ -75,7 +92,8 @@ class HeadsPanel(QWidget):
         return Overview()
 
     def numbers(self):
-        return stats_table(self.result)
+        cfg = getattr(getattr(self, 'state', None), 'info', None)
+        return stats_table(self.result, getattr(cfg, 'config', None))
 
     def show_result(self, frame, state=None) -> None:
         self.result = frame
@@ -91,20 +109,55 @@ class HeadsPanel(QWidget):
         th = np.nan_to_num(th)                                             # a NaN model draws as zeros
         norm = th / np.maximum(th.max(axis=(2, 3), keepdims=True), 1e-9)  # (L, H, t, t) in [0, 1]
         rgba = LUT[(norm * 255).astype(np.uint8)]                          # (L, H, t, t, 4)
-        rgba[:, :, np.triu(np.ones((t, t), bool), 1)] = MASK_RGBA
+        self.state = state
+        cfg = getattr(getattr(state, "info", None), "config", None)
+        windows = [cfg.window(i) if cfg is not None and i < cfg.n_layer else None for i in range(L)]
+        self.masks = thumbnail_masks(frame.T, t, windows)                  # (L, t, t) bool
+        rgba[np.broadcast_to(self.masks[:, None], (L, H, t, t))] = MASK_RGBA
         mosaic = np.full((L, size, H, size, 4), 255, np.uint8)
         mosaic[:, :t, :, :t] = rgba.transpose(0, 2, 1, 3, 4)               # (L, t, H, t, 4)
         mosaic = mosaic.reshape(L * size, H * size, 4)[: L * size - gap, : H * size - gap]
         self.img.setImage(mosaic)
         self.shape, self.tile, self.t = (L, H), size, t
         self._show_badges(frame.head_stats, L, H, size)
-        self.plot.getAxis("left").setTicks([[(i * size + t / 2, str(i)) for i in range(L)]])
+        # local layers say so beside their number: GPT-Neo's global/local alternation reads at a glance
+        self.plot.getAxis("left").setTicks([[(i * size + t / 2, str(i) if w is None else f"{i} local {w}")
+                                             for i, w in enumerate(windows)]])
+        self._show_groups(cfg, L, H, size, t)
         self.plot.getAxis("bottom").setTicks([[(j * size + t / 2, str(j)) for j in range(H)]])
-        self.plot.vb.setRange(xRange=(0, mosaic.shape[1]), yRange=(0, mosaic.shape[0]), padding=0.02)
+        top = -max(2.0, t / 8) * (3 if self.kv_groups else 0)             # room for the K/V brackets and labels
+        self.plot.vb.setRange(xRange=(0, mosaic.shape[1]), yRange=(top, mosaic.shape[0]), padding=0.02)
         per_tile = MIN_THUMB_PX * size / t                                 # a thumbnail and its gap
         self.view.setMinimumSize(min(int(H * per_tile) + AXES_PX, MAX_MIN_PX),
                                  min(int(L * per_tile) + AXES_PX, MAX_MIN_PX))
         self.set_selected(*self.selected)
+
+    def _show_groups(self, cfg, L: int, H: int, size: int, t: int) -> None:
+        """A bracket above each K/V head's query heads and a line down the gap between groups (GQA only)."""
+        groups = [] if cfg is None or cfg.n_kv_head >= cfg.n_head or cfg.n_head != H else \
+            [[j for j in range(H) if cfg.kv_head_of(j) == g] for g in range(cfg.n_kv_head)]
+        xs, ys = [], []
+        top, bottom = -max(2.0, t / 8), L * size - (size - t)
+        for heads in groups:
+            x0, x1 = heads[0] * size, heads[-1] * size + t
+            xs += [x0, x1, x0, x0, x1, x1]                                 # bracket: bar and two ticks
+            ys += [top, top, top, 0, top, 0]
+            if heads[-1] < H - 1:                                          # separator in the gap after the group
+                xs += [x1 + (size - t) / 2] * 2
+                ys += [0, bottom]
+        self.groups.setData(xs, ys)
+        while len(self.group_labels) < len(groups):
+            label = pg.TextItem(color="#0f766e", anchor=(0.5, 1))
+            self.plot.addItem(label)
+            self.group_labels.append(label)
+        for g, label in enumerate(self.group_labels):
+            if g < len(groups):
+                label.setText(f"kv {g}")
+                label.setPos((groups[g][0] * size + groups[g][-1] * size + t) / 2, top)
+                label.show()
+            else:
+                label.hide()
+        self.kv_groups = groups
 
     def _show_badges(self, stats, L: int, H: int, size: int) -> None:
         """P / I / S letters on heads whose statistics mark them as previous-token, induction or sink heads."""
@@ -113,10 +166,13 @@ class HeadsPanel(QWidget):
             t.setZValue(10)
             self.plot.addItem(t)
             self.labels.append(t)
+        flags = [(b, np.nan_to_num(stats[key]) > thr) for b, key, thr in BADGES]   # one test per badge, not per head
         for n, t in enumerate(self.labels):
             if n < L * H:
                 i, j = divmod(n, H)
-                t.setText(badges(stats, i, j))
+                text = "".join(b for b, f in flags if f[i, j])
+                if t.textItem.toPlainText() != text:
+                    t.setText(text)
                 t.setPos((j + 1) * size - 1, i * size)
                 t.show()
             else:
@@ -140,3 +196,21 @@ class HeadsPanel(QWidget):
         hit = self.tile_at(ev.scenePos())
         if hit is not None:
             self.headClicked.emit(*hit)
+
+
+def thumbnail_masks(T: int, t: int, windows: list) -> np.ndarray:
+    """(L, t, t) True where a thumbnail cell is hidden: every key of its bin is in the future of the
+    cell's sampled query, or before the layer's window. The overview samples queries and pools keys
+    exactly so (views.attention: sample_rows, thumbnail_index, bin_edges)."""
+    if not t:
+        return np.zeros((len(windows), 0, 0), bool)
+    rows = sample_rows(T, STAT_ROWS)
+    q = rows[thumbnail_index(rows, T, THUMB)]                               # (t,) the query of each tile row
+    ke = np.arange(T + 1) if T <= THUMB else bin_edges(T, THUMB)            # (t + 1,) key bin edges
+    cache: dict = {}
+    out = np.empty((len(windows), t, t), bool)
+    for i, w in enumerate(windows):
+        if w not in cache:
+            cache[w] = hidden(q, ke[:-1], ke[1:], w)
+        out[i] = cache[w]
+    return out

@@ -32,6 +32,10 @@ class NormsPanel(QWidget):
         self.plot.setLabel("left", "L2 norm")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 210))   # readable over the curves
+        # a long prompt has more positions than the plot has pixels: draw each pixel column's min and max of the
+        # positions in view only (pyqtgraph's "peak" downsampling), so spikes stay visible and panning is smooth
+        self.plot.getPlotItem().setDownsampling(auto=True, mode="peak")
+        self.plot.getPlotItem().setClipToView(True)
         self.curves = {key: self.plot.plot([], [], pen=pg.mkPen(color, width=2), symbol="o", symbolSize=6,
                                            symbolBrush=color, symbolPen=None, name=name)
                        for key, name, color in SERIES}

@@ -10,6 +10,17 @@ import math
 import pyqtgraph as pg
 from PySide6.QtGui import QFontMetricsF
 
+_WIDTHS: dict[tuple[str, str], float] = {}   # (font key, label) -> px: thousands of labels per prompt, measured once
+
+
+def label_width(fm: QFontMetricsF, key: str, text: str) -> float:
+    w = _WIDTHS.get((key, text))
+    if w is None:
+        if len(_WIDTHS) > 200_000:
+            _WIDTHS.clear()
+        w = _WIDTHS[(key, text)] = fm.horizontalAdvance(text)
+    return w
+
 
 class TokenAxis(pg.AxisItem):
     def __init__(self, orientation: str, max_chars: int = 10, cells: bool = False, **kw):
@@ -19,22 +30,25 @@ class TokenAxis(pg.AxisItem):
         self.max_chars = max_chars
         self.offset = 0.5 if cells else 0.0    # where position i's label sits: i + offset
         self._label_px = 14.0                  # pixels the widest label needs along the axis, with a gap
+        self._widest = 0.0                     # px of the widest label
 
     def set_labels(self, labels: list[str]) -> None:
-        self.labels = [lab if len(lab) <= self.max_chars else lab[: self.max_chars - 1] + "…" for lab in labels]
-        fm = QFontMetricsF(self.style["tickFont"] or self.font())
-        if self.orientation in ("top", "bottom"):
-            # the widest label decides the spacing, so no two drawn labels overlap
-            self._label_px = max((fm.horizontalAdvance(lab) for lab in self.labels), default=0.0) + 8
-        else:
-            self._label_px = fm.height() + 2
+        m = self.max_chars
+        labels = [lab if len(lab) <= m else lab[: m - 1] + "…" for lab in labels]
+        if labels == self.labels:
+            return                             # same prompt again (another layer, a memoised result)
+        self.labels = labels
+        font = self.style["tickFont"] or self.font()
+        fm, key = QFontMetricsF(font), font.key()
+        self._widest = max((label_width(fm, key, lab) for lab in set(labels)), default=0.0)
+        # horizontal: the widest label decides the spacing, so no two drawn labels overlap
+        self._label_px = self._widest + 8 if self.orientation in ("top", "bottom") else fm.height() + 2
         self.picture = None
         self.update()
 
     def fit_width(self) -> int:
         """Pixels a vertical axis needs for its widest label, its ticks and its title, as pyqtgraph counts."""
-        fm = QFontMetricsF(self.style["tickFont"] or self.font())
-        w = max((fm.horizontalAdvance(lab) for lab in self.labels), default=0.0)
+        w = self._widest
         w += self.style["tickTextOffset"][0] + max(0, self.style["tickLength"])
         if self.label.isVisible():
             w += self.label.boundingRect().height() * 0.8

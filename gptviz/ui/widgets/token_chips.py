@@ -1,7 +1,11 @@
 """Token chips: one rounded box per token (display form above, id below), wrapped like text. Tokens whose
-embedding row is one shared, never-trained row get a dashed outline and a muted id."""
+embedding row is one shared, never-trained row get a dashed outline and a muted id.
+
+Virtualised: the layout is three integer arrays (x, y, width per chip), and a paint draws only the chips
+inside the exposed rectangle, so a prompt of thousands of tokens scrolls as smoothly as a short one."""
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
@@ -27,7 +31,9 @@ class TokenChips(QWidget):
         self.shared_ids: frozenset[int] = frozenset()    # ids on the one embedding row the model never trained
         self.selected: int | None = None
         self.marked: set[int] = set()      # multi-selection, drawn with a thicker outline
-        self._rects: list[QRect] = []
+        self._x = self._y = self._w = np.zeros(0, np.int32)   # (T,) each chip's left, top and width
+        self._line_h = 40
+        self.drawn = 0                     # chips the last paint drew (tests: only the visible ones)
         self.font_text = QFont(self.font())
         self.font_text.setPointSizeF(self.font().pointSizeF() * 1.05)
         self.font_id = QFont(self.font())
@@ -52,7 +58,9 @@ class TokenChips(QWidget):
         return self.pieces[i].id in self.shared_ids
 
     def chip_rect(self, i: int) -> QRect | None:
-        return self._rects[i] if 0 <= i < len(self._rects) else None
+        if not 0 <= i < len(self._x):
+            return None
+        return QRect(int(self._x[i]), int(self._y[i]), int(self._w[i]), self._line_h)
 
     def set_marked(self, positions) -> None:
         self.marked = set(positions)
@@ -62,17 +70,19 @@ class TokenChips(QWidget):
         ft, fi = QFontMetrics(self.font_text), QFontMetrics(self.font_id)
         line_h = ft.height() + fi.height() + 8
         x, y, width = 4, 4, max(100, self.width() - 8)
-        rects = []
         widths = self._widths
-        for p in self.pieces:
+        n = len(self.pieces)
+        xs, ys, ws = [0] * n, [0] * n, [0] * n
+        for i, p in enumerate(self.pieces):
             w = widths.get(p.id)
             if w is None:
                 w = widths[p.id] = max(ft.horizontalAdvance(p.text), fi.horizontalAdvance(str(p.id))) + 10
             if x + w > width and x > 4:
                 x, y = 4, y + line_h + 4
-            rects.append(QRect(x, y, w, line_h))
+            xs[i], ys[i], ws[i] = x, y, w
             x += w + 3
-        self._rects = rects
+        self._x, self._y, self._w = (np.array(v, np.int32) for v in (xs, ys, ws))
+        self._line_h = line_h
         self._height = y + line_h + 6
         self.setMinimumHeight(self._height)
         self.updateGeometry()
@@ -89,9 +99,15 @@ class TokenChips(QWidget):
         qp.setRenderHint(QPainter.Antialiasing)
         ft, fi = QFontMetrics(self.font_text), QFontMetrics(self.font_id)
         visible = e.rect()
-        for i, (p, r) in enumerate(zip(self.pieces, self._rects)):
+        # chips are in reading order, so their tops ascend: the exposed rows are one slice
+        i0 = int(np.searchsorted(self._y, visible.top() - self._line_h, side="right"))
+        i1 = int(np.searchsorted(self._y, visible.bottom(), side="right"))
+        self.drawn = 0
+        for i in range(i0, min(i1, len(self.pieces))):
+            p, r = self.pieces[i], self.chip_rect(i)
             if not r.intersects(visible):
                 continue
+            self.drawn += 1
             fill = SPECIAL if p.id in self.special_ids else COLORS[i % 2]
             shared = p.id in self.shared_ids
             qp.setPen(QPen(SELECTED, 3) if i in self.marked else
@@ -108,8 +124,10 @@ class TokenChips(QWidget):
         qp.end()
 
     def index_at(self, pos) -> int | None:
-        for i, r in enumerate(self._rects):
-            if r.contains(pos):
+        i0 = int(np.searchsorted(self._y, pos.y() - self._line_h, side="right"))
+        i1 = int(np.searchsorted(self._y, pos.y(), side="right"))
+        for i in range(i0, i1):
+            if self.chip_rect(i).contains(pos):
                 return i
         return None
 
