@@ -164,8 +164,7 @@ def test_architecture_boxes_count_every_parameter():
         hf = GPT2LMHeadModel(GPT2Config(n_layer=3, n_head=2, n_embd=32, n_positions=48, vocab_size=301,
                                         n_inner=n_inner, tie_word_embeddings=tied))
         want = sum(p.numel() for p in hf.parameters())          # parameters() yields a shared tensor once
-        boxes = architecture(cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.vocab_size, cfg.mlp_width,
-                             cfg.bias, cfg.tie_word_embeddings, 37)
+        boxes = architecture(cfg, 37)
         assert total_params(boxes, cfg.n_layer) == cfg.n_params() == want
         by_key = {b.key: b.params for b in boxes}
         assert by_key["attn"] == sum(p.numel() for p in hf.transformer.h[0].attn.parameters())
