@@ -44,7 +44,36 @@ def _inspect_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when available)")
     p.add_argument("--dtype", default=None, choices=("fp32", "bf16", "fp16"),
                    help="hold the weights in this dtype (default fp32, also for bf16 files: exact parity)")
+    p.add_argument("--ablate", metavar="L.H[,L.H...]", help="ablate these heads (layer.head, from 0): their output "
+                   "before the output projection is zeroed or, with --ablate-mode mean, set to its mean over the prompt")
+    p.add_argument("--ablate-mlp", metavar="L[,L...]", help="ablate these layers' MLP outputs")
+    p.add_argument("--ablate-mode", default="zero", choices=("zero", "mean"),
+                   help="zero, or the mean over the prompt's positions (default zero)")
+    p.add_argument("--attribution", metavar="TOKEN", help="direct logit attribution of this next token at the last "
+                   "position: 'top' (the most likely), a token id, or text that is exactly one token (e.g. ' Paris')")
     return p
+
+
+def _attribution_token(m, tr, spec: str) -> int:
+    import numpy as np
+    if spec == "top":
+        return int(np.argmax(tr.next_token_probs()))
+    if spec.strip().isdigit():
+        return int(spec)
+    ids = m.tokenizer.encode(spec)
+    if len(ids) != 1:
+        raise _Fail(f"--attribution {spec!r} is {len(ids)} tokens; give one token, a token id or 'top'")
+    return ids[0]
+
+
+def _print_attribution(a, m) -> None:
+    print(f"direct logit attribution of {m.tokenizer.piece(a.token).text!r} [{a.token}] at position {a.position}: "
+          f"logit {a.logit:.4f} = parts {a.total:.4f} (final norm scale frozen at {a.norm_scale:.4f})")
+    parts = [("embeddings", a.embed), ("biases", a.bias + float(a.attn_bias.sum()))]
+    parts += [(f"L{l}.H{h}", float(a.heads[l, h])) for l in range(a.heads.shape[0]) for h in range(a.heads.shape[1])]
+    parts += [(f"MLP{l}", float(v)) for l, v in enumerate(a.mlps)]
+    for name, v in sorted(parts, key=lambda t: -abs(t[1]))[:10]:
+        print(f"  {v:+9.4f}  {name}")
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -94,8 +123,22 @@ def inspect(a) -> int:
         raise _Fail("--top-k must be at least 1")
     if not math.isfinite(a.temperature) or a.temperature < 0:   # NaN compares false with everything
         raise _Fail(f"--temperature must be a finite number >= 0 (0 is greedy), got {a.temperature}")
+    from .core.interventions import parse_heads, parse_layers
+    # the spelling of the specs is checked before anything loads; their ranges once the model has
+    heads, mlps = [], []
+    for flag, spec, parse, into in (("--ablate", a.ablate, parse_heads, heads),
+                                    ("--ablate-mlp", a.ablate_mlp, parse_layers, mlps)):
+        try:
+            into.extend(parse(spec) if spec is not None else [])
+        except ValueError as e:
+            raise _Fail(f"{flag}: {e}") from None
     m = open_model(a.model, device=a.device, dtype=a.dtype)
-    tr = m.trace(a.prompt, prepend_bos=a.prepend_bos)
+    tr = m.trace(a.prompt, prepend_bos=a.prepend_bos, ablate=heads, ablate_mlp=mlps, mode=a.ablate_mode)
+    attribution = None
+    if a.attribution is not None:
+        if not tr.T:
+            raise _Fail("--attribution: the prompt has no tokens")
+        attribution = tr.logit_attribution(_attribution_token(m, tr, a.attribution))
     warnings = list(tr.warnings)
     if tr.truncated:
         warnings.append(f"the prompt is {tr.n_prompt_tokens} tokens, longer than the context window: "
@@ -112,9 +155,14 @@ def inspect(a) -> int:
                  token_embedding_norm=tr.token_embedding_norm, position_embedding_norm=tr.position_embedding_norm,
                  input_norm=tr.input_norm)
     if a.json:
-        print(json.dumps({"model": m.name, "tokens": [{"id": t.id, "text": t.text, "bytes": t.bytes.hex()}
-                                                        for t in tr.tokens],
-                          "truncated": tr.truncated, "top_k": top, "warnings": warnings}, ensure_ascii=False))
+        out = {"model": m.name, "tokens": [{"id": t.id, "text": t.text, "bytes": t.bytes.hex()} for t in tr.tokens],
+               "truncated": tr.truncated, "top_k": top, "warnings": warnings}
+        if tr.ablation is not None:
+            out["ablation"] = {"heads": [list(h) for h in tr.ablation.heads], "mlps": list(tr.ablation.mlps),
+                               "mode": tr.ablation.mode}
+        if attribution is not None:
+            out["attribution"] = {**attribution.to_json(), "token_text": m.tokenizer.piece(attribution.token).text}
+        print(json.dumps(out, ensure_ascii=False))
     else:
         print(m.describe())
         for w in warnings:
@@ -122,8 +170,12 @@ def inspect(a) -> int:
         print(f"{tr.T} tokens" + (f" (last {tr.T} of {tr.n_prompt_tokens})" if tr.truncated else "") + ":")
         print("  " + " | ".join(f"{t.text} [{t.id}]" for t in tr.tokens))
         print(f"next token (temperature {a.temperature}):")
+        if tr.ablation is not None:
+            print(tr.ablation.describe())
         for t in top:
             print(f"  {t['prob'] * 100:6.2f}%  {t['display']!s:<20} [{t['id']}]")
+        if attribution is not None:
+            _print_attribution(attribution, m)
     return 0
 
 

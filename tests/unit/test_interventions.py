@@ -147,3 +147,45 @@ def test_bad_ablation_specs_are_refused_by_name(models):
                     (dict(ablate=[(0, 0)], mode="half"), "'zero' or 'mean'")):
         with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
             m.trace_ids(_ids(), **kw)
+
+
+def test_cli_ablation_and_attribution_json(hf_model, hf_folder):
+    """gptviz inspect --ablate/--ablate-mlp/--ablate-mode/--attribution as a user runs it, against transformers' hooks."""
+    import json
+    from tests.unit.test_cli import PROMPT, run
+    r = run("inspect", "--model", str(hf_folder), "--prompt", PROMPT, "--json", "--top-k", "3",
+            "--ablate", "0.1, 1.3", "--ablate-mlp", "0", "--ablate-mode", "mean", "--attribution", "top")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    ids = np.array([t["id"] for t in data["tokens"]])
+    logits, _ = hf_ablated(hf_model, "gpt2", ids, [(0, 1), (1, 3)], [0], "mean")
+    probs = torch.softmax(torch.from_numpy(logits[-1]).double(), -1).numpy()
+    top = np.argsort(-probs)[:3]
+    assert [t["id"] for t in data["top_k"]] == top.tolist()
+    np.testing.assert_allclose([t["prob"] for t in data["top_k"]], probs[top], atol=1e-5)
+    assert data["ablation"] == {"heads": [[0, 1], [1, 3]], "mlps": [0], "mode": "mean"}
+    a = data["attribution"]
+    assert a["token"] == int(top[0]) and abs(a["logit"] - logits[-1, top[0]]) < TOL
+    parts = a["embed"] + np.sum(a["heads"]) + np.sum(a["attn_bias"]) + np.sum(a["mlps"]) + a["bias"]
+    assert abs(parts - logits[-1, top[0]]) < TOL and np.array(a["heads"]).shape == (2, 4)
+    r = run("inspect", "--model", str(hf_folder), "--prompt", PROMPT, "--attribution", " the")   # text: one token
+    assert r.returncode == 0, r.stderr
+    assert "direct logit attribution of '␣the' [262]" in r.stdout
+
+
+@pytest.mark.parametrize("args, msg", [
+    (("--ablate", "0.x"), "--ablate: head '0.x': expected LAYER.HEAD"),
+    (("--ablate", "0.1,"), "--ablate: head '': expected LAYER.HEAD"),
+    (("--ablate-mlp", "one"), "--ablate-mlp: layer 'one': expected a layer number"),
+    (("--ablate", "2.0"), "ablate head (2, 0) out of range: layers 0..1, heads 0..3"),
+    (("--ablate-mlp", "7"), "ablate_mlp layer 7 out of range 0..1"),
+    (("--ablate", "0.0", "--ablate-mode", "half"), "invalid choice: 'half'"),
+    (("--attribution", " the cat"), "--attribution ' the cat' is 2 tokens"),
+    (("--attribution", "99999999"), "token id 99999999 out of range"),
+])
+def test_cli_bad_specs_exit_2_with_one_error_line(hf_folder, args, msg):
+    from tests.unit.test_cli import run
+    r = run("inspect", "--model", str(hf_folder), "--prompt", "The cat", *args)
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and msg in lines[0], r.stderr
