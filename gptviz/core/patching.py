@@ -47,7 +47,7 @@ def patch_sweep(m, ids_a, ids_b, token: int, minus: int | None = None, resid: bo
                 progress: Callable[[int, int], None] | None = None,
                 cancelled: Callable[[], bool] | None = None) -> PatchResult:
     """Patch B into A everywhere asked; `m` a LoadedModel (its cache is left holding A)."""
-    ids_a, ids_b = (np.asarray(i, dtype=np.int64).reshape(-1) for i in (ids_a, ids_b))
+    ids_a, ids_b = (np.array(i, dtype=np.int64).reshape(-1) for i in (ids_a, ids_b))   # own copies: torch needs writable
     T, cfg = len(ids_a), m.config
     if T != len(ids_b):
         raise ValueError(f"activation patching needs prompts with the same token count: A has {T}, B {len(ids_b)}")

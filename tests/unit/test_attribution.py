@@ -141,3 +141,23 @@ def test_surprisal_equals_transformers_log_softmax(kind, tmp_path):
     for i in range(19):
         np.testing.assert_allclose(probs[i], np.exp(logp[i, top[i]]), atol=1e-5)
         assert set(top[i]) == set(np.argsort(-logp[i])[:5])
+
+
+def test_views_attribution_and_surprisal(tmp_path):
+    from gptviz.views.base import Context, Prompt
+    from gptviz.views.interventions import Attribution, Surprisal
+    hf = build("llama")
+    m = gptviz.load(str(save(hf, tmp_path / "l")))
+    ids = _ids(6)
+    with torch.no_grad():
+        logits = hf(torch.from_numpy(ids)[None]).logits[0].double()
+    ctx = Context(m, m.trace_ids(ids), Prompt(""))
+    a = Attribution().compute(ctx)                       # the top next token
+    assert a.token == int(logits[-1].argmax()) and abs(a.total - float(logits[-1, a.token])) < TOL
+    s = Surprisal(k=3).compute(ctx)
+    want = -torch.log_softmax(logits, -1).numpy()[np.arange(T - 1), ids[1:]]
+    np.testing.assert_allclose(s.surprisal, want, atol=1e-4)
+    assert len(s.top_pieces) == T - 1 and s.top_pieces[0][0].id == s.top_ids[0, 0]
+    post = gptviz.load(str(save(build("opt", do_layer_norm_before=False), tmp_path / "o")))
+    r = Attribution().compute(Context(post, post.trace_ids(ids), Prompt("")))
+    assert r.refused and "post-LN" in r.refused and r.total == 0

@@ -110,3 +110,28 @@ def test_bad_inputs(tmp_path):
         patch_sweep(m, a, b[:7], 3)
     with pytest.raises(ValueError, match="token id 500 out of range"):
         patch_sweep(m, a, b, 500)
+
+
+def test_views_patching_and_ablation_delta(hf_model, hf_folder):
+    """views.interventions in the worker's terms (a Context of prompt A), against transformers with hooks."""
+    from gptviz.views.base import Context, Prompt
+    from gptviz.views.interventions import AblationDelta, Patching
+    from tests.unit.test_interventions import hf_ablated
+    m = gptviz.load(str(hf_folder))
+    a, b = "The cat sat on the mat", "The dog sat on the mat"
+    ctx = Context(m, m.trace(a), Prompt(a))
+    ids_a, ids_b = ctx.trace.token_ids, np.array(m.encode(b)[0])
+    ticks = []
+    r = Patching(text_b=b, token=262, minus=11).compute(ctx, progress=lambda d, n: ticks.append(d),
+                                                        cancelled=lambda: len(ticks) >= 3)
+    assert r.cancelled and r.done == 3 and [t.id for t in r.tokens_b] == ids_b.tolist()
+    r = Patching(text_b=b, token=262, minus=11).compute(ctx)
+    assert abs(r.resid[0, 1] - hf_resid_patch(hf_model, "gpt2", ids_a, ids_b, 0, 1, 262, 11)) < TOL
+    assert abs(r.heads[1, 2] - hf_head_patch(hf_model, "gpt2", ids_a, ids_b, 1, 2, 262, 11)) < TOL
+    d = AblationDelta(heads=((0, 2),), mlps=(1,), mode="mean", top_k=5).compute(ctx)
+    clean, _ = hf_ablated(hf_model, "gpt2", ids_a)
+    abl, _ = hf_ablated(hf_model, "gpt2", ids_a, [(0, 2)], [1], "mean")
+    lc, la = (torch.log_softmax(torch.from_numpy(x[-1]).double(), -1).numpy() for x in (clean, abl))
+    assert d.ids[:5].tolist() == np.argsort(-lc)[:5].tolist()
+    np.testing.assert_allclose(d.delta, la[d.ids] - lc[d.ids], atol=1e-4)
+    assert np.abs(d.delta).max() > 1e-3
