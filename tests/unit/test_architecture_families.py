@@ -4,6 +4,7 @@ a shared tensor once), the attention and MLP boxes equal layer 0's modules, and 
 the family's real parts (norm kind, MLP kind, parallel / post-LN, q/k norm, positions, head)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import gptviz
@@ -89,3 +90,63 @@ def test_boxes_count_transformers_parameters_and_name_the_block(case, tmp_path):
     assert f"{cfg.n_head} × 9 × 9" in by["attn"].shape
     if kind == "gemma":
         assert f"√d = {48 ** 0.5:.2f}" in by["wte"].note
+
+
+# ---- the position panel's rotary view, against a numpy RoPE ----------------------------------------
+
+def _rotate(x: np.ndarray, pos: int, inv: np.ndarray, scale: float, style: str) -> np.ndarray:
+    """RoPE by hand: pair i of the rotated dims turns by pos * inv[i] (half: dims i, i + n/2; interleaved:
+    2i, 2i + 1); cos and sin carry the attention scale (yarn); dims past the rotated ones pass through."""
+    P = len(inv)
+    out = x.astype(np.float64).copy()
+    for i in range(P):
+        a, b = (i, i + P) if style == "half" else (2 * i, 2 * i + 1)
+        c, s = np.cos(pos * inv[i]) * scale, np.sin(pos * inv[i]) * scale
+        out[a], out[b] = x[a] * c - x[b] * s, x[b] * c + x[a] * s
+    return out
+
+
+ROTARY = {   # case -> (rotary module path in transformers, or None for GPT-J's sinusoid table; style)
+    "llama_gqa": ("model.rotary_emb", "half"), "llama_linear": ("model.rotary_emb", "half"),
+    "llama3_rope": ("model.rotary_emb", "half"), "llama_yarn": ("model.rotary_emb", "half"),
+    "gpt_neox": ("gpt_neox.rotary_emb", "half"), "phi": ("model.rotary_emb", "half"), "gptj": (None, "interleaved"),
+}
+
+
+@pytest.mark.parametrize("case", list(ROTARY))
+def test_rotary_profile_matches_numpy_rope(case, tmp_path):
+    from gptviz.views import Geometry
+    from gptviz.views.base import Context
+    kind, overrides, _ = CASES[case]
+    hf = build(kind, **overrides)
+    m = gptviz.load(str(save(hf, tmp_path / case)))
+    cfg = m.config
+    g = Geometry().compute(Context(m, None, None)).geometry
+    assert "rotary" in g and "error" not in g
+    r = g["rotary"]
+    path, style = ROTARY[case]
+    if path is None:       # GPT-J: create_sinusoidal_positions' frequencies over rotary_dim
+        inv, scale = 1.0 / 10000 ** (np.arange(0, cfg.rotary_dim, 2) / cfg.rotary_dim), 1.0
+    else:                  # transformers' own buffer: base, scaling and partial dim applied
+        emb = hf.get_submodule(path)
+        inv, scale = emb.inv_freq.double().numpy(), float(emb.attention_scaling)
+    np.testing.assert_allclose(r["inv_freq"], inv, rtol=1e-6)
+    np.testing.assert_allclose(r["wavelength"], 2 * np.pi / inv, rtol=1e-6)
+    assert len(inv) == cfg.rotary_dim // 2 and r["head_dim"] == cfg.head_dim
+    v = np.ones(cfg.head_dim) / np.sqrt(cfg.head_dim)
+    want = [_rotate(v, 7 + d, inv, scale, style) @ _rotate(v, 7, inv, scale, style) for d in r["distance"]]
+    np.testing.assert_allclose(r["score"], want, atol=1e-9)
+    assert len(r["distance"]) == cfg.block_size and r["context"] == cfg.block_size
+    if scale == 1.0:
+        assert abs(r["score"][0] - 1.0) < 1e-12
+
+
+def test_learned_positions_keep_the_table_view(tmp_path):
+    from gptviz.views import Geometry
+    from gptviz.views.base import Context
+    hf = build("opt")
+    m = gptviz.load(str(save(hf, tmp_path / "opt")))
+    g = Geometry().compute(Context(m, None, None)).geometry
+    rows = hf.model.decoder.embed_positions.weight.detach().numpy()[2:]     # OPT's row p is p + 2
+    np.testing.assert_allclose(g["position_norm"], np.linalg.norm(rows, axis=1), rtol=1e-5)
+    assert "rotary" not in g

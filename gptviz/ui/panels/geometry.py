@@ -1,4 +1,5 @@
-"""Embedding geometry: why GPT adds unscaled token embeddings to learned positions."""
+"""Embedding geometry: why GPT adds unscaled token embeddings to learned positions, and for rotary models
+what rotating q and k by position does instead (frequencies, q·k against distance)."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,22 +50,56 @@ class GeometryPanel(QWidget):
         self.bar.setImageItem(self.img, insert_in=self.cos)
         self.caption = note("")
         self.view.setMinimumHeight(440)        # two plots and the legend; a shorter dock scrolls instead of crushing them
-        stack(self, self.view, self.caption, stretch=self.view)
+        self._build_rotary()
+        stack(self, self.view, self.rot_view, self.caption, stretch=self.view)
+        self.rot_view.hide()
         self.geometry = None
         self.result = None
+
+    def _build_rotary(self) -> None:
+        """Rotary models: each pair's wavelength, and q·k of one vector against its copy Δ positions away."""
+        self.rot_view = plot_view()
+        self.waves = self.rot_view.addPlot(row=0, col=0, title="wavelength of each rotated pair (positions per turn)")
+        self.waves.setLogMode(y=True)
+        self.waves.setLabel("bottom", "dimension pair i")
+        self.waves.getAxis("left").enableAutoSIPrefix(False)
+        self.wave_dots = self.waves.plot([], [], pen=None, symbol="o", symbolSize=5, symbolBrush="#2563eb",
+                                         symbolPen=None)
+        self.context_line = self.waves.plot([], [], pen=pg.mkPen("#dc2626", width=1.5, style=pg.QtCore.Qt.DashLine))
+        self.score = self.rot_view.addPlot(row=1, col=0, title="q·k of a fixed vector and its copy Δ positions away")
+        self.score.setLabel("bottom", "relative distance Δ (positions)")
+        self.score.setLabel("left", "q·k")
+        self.score_curve = self.score.plot([], [], pen=pg.mkPen("#7c3aed", width=2))
+        for plot in (self.waves, self.score):
+            plot.titleLabel.setMinimumWidth(0)
+        self.rot_view.setMinimumHeight(380)
 
     def wants(self, state):
         return Geometry()
 
     def show_result(self, result, state=None) -> None:
         self.result = result
-        if "position_norm" in result.geometry:
-            self.set_geometry(result.geometry)
+        g = result.geometry
+        if "position_norm" in g:
+            self.set_geometry(g)
+        elif "rotary" in g:
+            self.set_rotary(g)
+        else:                                   # no plot to draw: say why instead of showing empty axes
+            self.geometry = g
+            self.view.hide()
+            self.rot_view.hide()
+            self.caption.setText(f"No position geometry to show: {g.get('error', 'unknown reason')}.")
 
     def numbers(self):
         if self.geometry is None:
             raise ValueError("the embedding geometry is still being computed")
         g = self.geometry
+        if "rotary" in g:
+            r = g["rotary"]
+            return (["distance", "qk_score"], [[int(d), float(v)] for d, v in zip(r["distance"], r["score"])],
+                    ["wavelength per pair: " + " ".join(f"{w:.6g}" for w in r["wavelength"])])
+        if "position_norm" not in g:
+            raise ValueError(g.get("error", "no position geometry"))
         return ["position", "position_embedding_norm"], [[p, float(v)] for p, v in enumerate(g["position_norm"])], []
 
     def _log_ticks(self, values) -> None:
@@ -74,8 +109,37 @@ class GeometryPanel(QWidget):
         major = [(np.log10(t), f"{t:g}") for t in ticks if lo - 0.3 <= np.log10(t) <= hi + 0.3]
         self.norms.getAxis("left").setTicks([major, []])
 
+    def set_rotary(self, g: dict) -> None:
+        self.geometry = g
+        r = g["rotary"]
+        self.view.hide()
+        self.rot_view.show()
+        P = len(r["wavelength"])
+        self.wave_dots.setData(np.arange(P), r["wavelength"])
+        self.context_line.setData([0, max(P - 1, 1)], [r["context"], r["context"]])
+        self.waves.setXRange(0, max(P - 1, 1), padding=0.05)
+        span = np.log10([r["wavelength"].min(), r["wavelength"].max(), r["context"]])   # log mode: ranges in log10
+        self.waves.setYRange(span.min(), span.max(), padding=0.08)
+        self.score_curve.setData(r["distance"], r["score"])
+        self.score.setXRange(0, max(len(r["distance"]) - 1, 1), padding=0.02)
+        longer = int((r["wavelength"] > r["context"]).sum())
+        scaling = "" if r["rope_type"] == "default" else f", {r['rope_type']} scaling (factor {r['factor']:g})"
+        part = ("every dimension of each head" if r["rotary_dim"] >= r["head_dim"] else
+                f"the first {r['rotary_dim']} of each head's {r['head_dim']} dimensions (the rest carry no position)")
+        pairs = "adjacent dims (2i, 2i+1)" if r["style"] == "interleaved" else "dims i and i + d/2"
+        self.caption.setText(
+            f"This {r['model_type']} model adds no position vectors: positions enter by rotating q and k in every "
+            f"layer. Pair i ({pairs}) of {part} turns by θ_i = {r['theta']:g}^(−2i/{r['rotary_dim']}) radians per "
+            f"position{scaling}; a score q·k then depends on the distance between the two positions, not where "
+            f"they are. Top: each pair's wavelength 2π/θ_i; the red line is the context ({r['context']:,}), "
+            f"which {longer} of {P} pairs never complete a turn within. Bottom: q·k of one vector with equal "
+            f"entries and its copy Δ positions later (1 at Δ = 0 without scaling): the fast pairs dephase first, "
+            f"so the score falls with distance.")
+
     def set_geometry(self, g: dict) -> None:
         self.geometry = g
+        self.rot_view.hide()
+        self.view.show()
         n = g["position_norm"]
         T = len(n)
         self.curve.setData(np.arange(T), n)
