@@ -30,7 +30,7 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 # families whose checkpoints use GPT-2's byte-level BPE (vocab.json + merges.txt and GPT-2's regex)
 GPT2_BPE = ("gpt2", "gpt_neo", "gptj", "opt")
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?(@[\w./-]+)?$")    # org/name, optionally @revision
 
 
 def find_weights(folder: Path) -> Path | None:
@@ -253,7 +253,13 @@ def looks_like_model_id(s: str) -> bool:
 
 
 def resolve_model_id(model_id: str) -> Path:
-    """The local snapshot folder of a HF model id: the user's cache first, a download only when online."""
+    """The local snapshot folder of a HF model id (`org/name`, or `org/name@revision`: a ref such as
+    step1000, or a commit): the user's cache first, read directly (no network), a download only when online."""
+    from .hf_cache import find_cached
+    found = find_cached(model_id)
+    if found is not None:
+        return found
+    model_id, _, revision = model_id.partition("@")
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
@@ -262,13 +268,14 @@ def resolve_model_id(model_id: str) -> Path:
                 "pytorch_model.bin.index.json", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
                 "special_tokens_map.json"]
     try:
-        return Path(snapshot_download(model_id, allow_patterns=patterns, local_files_only=True))
+        return Path(snapshot_download(model_id, revision=revision or None, allow_patterns=patterns,
+                                      local_files_only=True))
     except Exception:
         pass
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         raise CheckpointError(f"{model_id}: no such file, and not in the local Hugging Face cache (offline)")
     try:
-        return Path(snapshot_download(model_id, allow_patterns=patterns))
+        return Path(snapshot_download(model_id, revision=revision or None, allow_patterns=patterns))
     except Exception as e:
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{model_id}: no such file, not in the local Hugging Face cache, "
@@ -276,24 +283,7 @@ def resolve_model_id(model_id: str) -> Path:
 
 
 def cached_gpt2_models(cache_dir: str | None = None) -> list[tuple[str, Path]]:
-    """(model id, snapshot folder) of models of every supported family (not only GPT-2, despite the name
-    the UI imports) in the local HF cache, for File > Open from cache."""
-    try:
-        from huggingface_hub import scan_cache_dir
-        info = scan_cache_dir(cache_dir)
-    except Exception:
-        return []
-    found = []
-    for repo in sorted(info.repos, key=lambda r: r.repo_id):
-        if repo.repo_type != "model":
-            continue
-        for rev in sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True):
-            cfg = Path(rev.snapshot_path) / "config.json"
-            try:
-                mt = json.loads(cfg.read_text(encoding="utf-8")).get("model_type")
-                if mt in MODEL_TYPES and find_weights(cfg.parent):
-                    found.append((repo.repo_id, Path(rev.snapshot_path)))
-                    break
-            except (OSError, ValueError, AttributeError):
-                continue
-    return found
+    """(model id, snapshot folder) of the models of every supported family (not only GPT-2, despite the
+    name) in the local HF cache; hf_cache.cached_models has the unsupported ones, sizes and revisions too."""
+    from .hf_cache import cached_models
+    return [(m.repo_id, m.revisions[0].path) for m in cached_models(cache_dir) if m.supported]
