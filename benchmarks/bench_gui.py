@@ -32,6 +32,7 @@ from PySide6.QtGui import QTextCursor  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from common import hf_model  # noqa: E402
+from long_model import NAME as LONG_NAME, long_model  # noqa: E402
 from gptviz.ui.app import configure_pyqtgraph  # noqa: E402
 from gptviz.ui.main_window import MainWindow  # noqa: E402
 
@@ -151,10 +152,13 @@ def main(as_json: bool = False) -> None:
     spin_until(app, lambda: len(gaps) > 3 and time.perf_counter() - last[0] < 0.002, timeout=5)
     hb.stop()
     out["stall_1024"] = max(gaps) * 1e3
+    mem = long_prompts(app, win, out)
     win.close()
     if as_json:
         for name, ms in out.items():
             print(json.dumps({"name": name, "ms": round(ms, 1)}))
+        for name, mb in mem.items():
+            print(json.dumps({"name": name, "mb": round(mb, 1)}))
         return
     f, d = out["floor_512"], out["debounce"]
     print("| measurement (GPT-2-small shape) | ms | target |\n| --- | --- | --- |")
@@ -167,7 +171,90 @@ def main(as_json: bool = False) -> None:
           f"≤ 2 × one layer's attention ({out['attention_512']:.0f}) + paint |")
     print(f"| full recompute of 1024 tokens, edit → painted | {out['recompute_1024']:.0f} | |")
     print(f"| longest GUI-thread stall during it (5 ms heartbeat) | {out['stall_1024']:.0f} | ≤ 30 |")
+    for n in (2048, 8192):
+        print(f"| {LONG_NAME}: {n} tokens pasted → tokens, next token "
+              f"and pooled heatmap painted | {out[f'first_paint_{n}']:.0f} | |")
+        print(f"| longest GUI-thread stall opening it, scrolling the token strip and zooming the heatmap ({n}) | "
+              f"{out[f'stall_{n}']:.0f} | ≤ 50 |")
+    print(f"| memory beyond the weights with the 8192-token prompt shown | {mem['memory_8192']:.0f} MB "
+          f"(peak {mem['peak_8192']:.0f} MB) | no T² × layers × heads |")
     startup()
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    return int(next(ln for ln in open("/proc/self/status") if ln.startswith(field)).split()[1]) / 1024
+
+
+class Heartbeat:
+    """A 5 ms timer on the GUI thread: the longest gap between its beats is the longest stall."""
+
+    def __init__(self, app):
+        self.app, self.gaps, self.last = app, [], time.perf_counter()
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self.beat)
+        self.timer.start()
+        spin_until(app, lambda: len(self.gaps) > 5)
+        self.gaps.clear()
+
+    def beat(self):
+        now = time.perf_counter()
+        self.gaps.append(now - self.last)
+        self.last = now
+
+    def stop(self) -> float:
+        spin_until(self.app, lambda: len(self.gaps) > 3 and time.perf_counter() - self.last < 0.002, timeout=5)
+        self.timer.stop()
+        return max(self.gaps) * 1e3
+
+
+def long_prompts(app, win, out) -> dict:
+    """On the rotary long-context model: paste 2,048 and 8,192 tokens; time to first paint; the longest
+    stall while opening, scrolling the token strip and zooming the heatmap in; memory beyond the weights."""
+    win.editor.setPlainText("")
+    win.load(str(long_model()))
+    spin_until(app, lambda: win.info is not None and win.info.config.family == "llama" and win.client.idle
+               and not win.debouncer._timer.isActive())
+    tok = win.client._worker.model.tokenizer
+    rng = np.random.default_rng(1)
+    mem = {}
+
+    def current(attr):
+        r = win.current(attr)
+        return r is not None and r.prompt.text == win.editor.toPlainText()
+    for n in (2048, 8192):
+        text = words_for(tok, n, rng)
+        base, _ = rss_mb(), reset_peak()
+        hb = Heartbeat(app)
+        t0 = time.perf_counter()
+        win.editor.setPlainText(text)
+        spin_until(app, lambda: all(current(a) for a in ("tokens", "next_token", "attention")), timeout=600)
+        win.repaint()
+        out[f"first_paint_{n}"] = (time.perf_counter() - t0) * 1e3
+        spin_until(app, lambda: win.client.idle and current("tokens"), timeout=600)
+        bar = win.tokens.scroll.verticalScrollBar()
+        for i in range(40):                                     # scroll the strip top to bottom
+            bar.setValue(bar.maximum() * i // 39)
+            win.repaint()
+            app.processEvents()
+        vb = win.attention.plot.vb
+        for i in range(6):                                      # wheel in towards the middle, a step at a time
+            vb.scaleBy((0.5, 0.5), center=(n / 2, n / 2))
+            spin_until(app, lambda: not win.attention._zoom_timer.isActive() and win.client.idle, timeout=600)
+            win.repaint()
+        assert win.attention.zoom is not None and win.attention.zoom.exact, "zoomed in: exact cells shown"
+        out[f"stall_{n}"] = hb.stop()
+        if n == 8192:
+            mem["memory_8192"], mem["peak_8192"] = rss_mb() - base, rss_mb("VmHWM") - base
+    return mem
+
+
+def reset_peak() -> None:
+    """Let VmHWM restart from the current RSS (Linux: write 5 to /proc/self/clear_refs)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 STARTUP = """

@@ -153,3 +153,49 @@ def test_empty_prompt(model):
     assert len(NextToken().compute(ctx).top_ids) == 0
     o = Overview().compute(ctx)
     assert o.thumbnails.shape[2:] == (0, 0) and np.isnan(o.head_stats["prev"]).all()
+
+
+LONG_TEXT = "one two three two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+
+
+def _max_pool(att, q_edges, k_edges):
+    """(H, nq, nk) block maxima of (H, T, T); NaN for blocks wholly above the diagonal (keys after queries)."""
+    H = att.shape[0]
+    out = np.full((H, len(q_edges) - 1, len(k_edges) - 1), np.nan, np.float32)
+    for i in range(len(q_edges) - 1):
+        for j in range(len(k_edges) - 1):
+            qs, ks = np.arange(q_edges[i], q_edges[i + 1]), np.arange(k_edges[j], k_edges[j + 1])
+            if (ks[:, None] <= qs[None, :]).any():
+                out[:, i, j] = att[:, qs][:, :, ks].reshape(H, -1).max(-1)
+    return out
+
+
+def test_long_prompt_attention_is_pooled_and_windows_exact(model, hf_model, monkeypatch):
+    from gptviz.views import AttentionWindow
+    from gptviz.views import attention as va
+    monkeypatch.setattr(va, "EXACT_MAX", 8)          # "long" from 9 tokens on, pooled to 5 x 5
+    monkeypatch.setattr(va, "POOL_BINS", 5)
+    monkeypatch.setattr(va, "BLOCK_ELEMENTS", 64 * 3)  # a few query rows per step
+    ctx = ctx_for(model, LONG_TEXT)
+    T = ctx.trace.T
+    rows_asked = []
+    whole = ctx.trace.attention
+    ctx.trace.attention = lambda layer: pytest.fail("a long prompt's view asked for the whole (H, T, T)")
+    orig_rows = ctx.trace.attention_rows
+    ctx.trace.attention_rows = lambda layer, rows: (rows_asked.append(len(rows)), orig_rows(layer, rows))[1]
+    att, _, _ = hf_run(hf_model, ctx.ids.tolist())            # (L, H, T, T) transformers' own
+    edges = np.linspace(0, T, 6).round().astype(int)
+    r = Attention(1).compute(ctx)
+    assert r.pooled.shape == (att.shape[1], 5, 5) and not r.exact
+    np.testing.assert_array_equal(r.q_edges, edges)
+    np.testing.assert_allclose(r.pooled, _max_pool(att[1], edges, edges), atol=1e-5)   # NaN where masked
+    assert max(rows_asked) < T                              # never every row of the layer at once
+    w = AttentionWindow(1, 3, 7, 2, 6).compute(ctx)         # 4 x 4 <= POOL_BINS: exact cells
+    assert w.exact
+    ref = att[1][:, 3:7, 2:6].copy()
+    ref[:, np.arange(3, 7)[:, None] < np.arange(2, 6)[None, :]] = np.nan
+    np.testing.assert_allclose(w.pooled, ref, atol=1e-5)
+    big = AttentionWindow(0, 2, T, 1, T - 2).compute(ctx)   # wider than 5: pooled again, over the window only
+    qe, ke = np.linspace(2, T, 6).round().astype(int), np.linspace(1, T - 2, 6).round().astype(int)
+    np.testing.assert_allclose(big.pooled, _max_pool(att[0], qe, ke), atol=1e-5)
+    ctx.trace.attention = whole

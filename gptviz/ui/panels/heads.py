@@ -174,7 +174,7 @@ class HeadsPanel(QWidget):
                 if t.textItem.toPlainText() != text:
                     t.setText(text)
                 t.setPos((j + 1) * size - 1, i * size)
-                t.show()
+                t.setVisible(bool(text))            # an empty item still costs a paint
             else:
                 t.hide()
 
