@@ -29,6 +29,8 @@ def _gui_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", default=None, help="initial prompt text")
     p.add_argument("--screenshot", metavar="PNG", help="render the window for --prompt, save it and exit")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when available)")
+    p.add_argument("--dtype", default=None, choices=("fp32", "bf16", "fp16"),
+                   help="hold the weights in this dtype (default fp32, also for bf16 files: exact parity)")
     return p
 
 
@@ -184,7 +186,8 @@ def gui(a) -> int:
         from .ui.app import run_app
     except ImportError as e:
         raise _Fail(f"the desktop app needs PySide6 and pyqtgraph ({e})") from None
-    return run_app(checkpoint=a.checkpoint, prompt=a.prompt, screenshot=a.screenshot, device=a.device)
+    return run_app(checkpoint=a.checkpoint, prompt=a.prompt, screenshot=a.screenshot, device=a.device,
+                   dtype=a.dtype)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Start the Qt application: `gptviz [CHECKPOINT] [--prompt TEXT] [--screenshot PNG]`."""
+"""Start the Qt application: `gptviz [CHECKPOINT] [--prompt TEXT] [--screenshot PNG] [--dtype bf16]`."""
 from __future__ import annotations
 
 import ctypes.util
@@ -45,7 +45,8 @@ def check_x11_libraries() -> None:
                       "Fedora and Arch), then start gptviz again")
 
 
-def run_app(checkpoint=None, prompt=None, screenshot=None, device="auto") -> int:
+def run_app(checkpoint=None, prompt=None, screenshot=None, device="auto", dtype=None) -> int:
+    """dtype: None/"fp32" computes in float32, "bf16"/"fp16" keeps the weights so (gptviz.api.open_model)."""
     if not _has_display():
         if not screenshot:
             raise OSError("no display found (DISPLAY and WAYLAND_DISPLAY are unset); "
@@ -60,7 +61,7 @@ def run_app(checkpoint=None, prompt=None, screenshot=None, device="auto") -> int
     scratch = tempfile.TemporaryDirectory() if screenshot else None
     # a screenshot neither reads nor changes the user's saved layout
     settings = QSettings(f"{scratch.name}/gptviz.ini", QSettings.IniFormat) if scratch else None
-    win = MainWindow(device=device, settings=settings)
+    win = MainWindow(device=device, settings=settings, dtype=dtype)
     if screenshot:
         win.resize(1600, 1000)
     if prompt is not None:

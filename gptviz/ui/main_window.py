@@ -31,7 +31,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
     allShown = Signal()                # the worker went idle: every visible panel holds its newest result
     exported = Signal(str, str)        # path, "" or why the export failed
 
-    def __init__(self, device: str = "cpu", settings: QSettings | None = None):
+    def __init__(self, device: str = "cpu", settings: QSettings | None = None, dtype=None):
         super().__init__()
         self.settings = settings or QSettings("gptviz", "gptviz")
         self.setWindowTitle("gptviz")
@@ -46,7 +46,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self._model_seq = 0                     # submissions before this model was loaded
         self._failed_seq = -1
         self._created: dict[int, float] = {}    # submission id -> when the edit that caused it happened
-        self.client = WorkerClient(device, self)
+        self.client = WorkerClient(device, self, dtype=dtype)
         self.client.resultReady.connect(self._on_result)
         self.client.computeFailed.connect(self._on_compute_failed)
         self.client.modelLoaded.connect(self._on_loaded)
@@ -166,7 +166,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         v.addSeparator()
         self._action(v, "&Reset layout", self.reset_layout)
         o = self.menuBar().addMenu("&Options")
-        self.bos_action = QAction("Prepend <|endoftext|> (BOS)", self, checkable=True)
+        self.bos_action = QAction("Prepend BOS", self, checkable=True)   # labelled with the model's token on load
         self.bos_action.toggled.connect(lambda _: self.submit())
         o.addAction(self.bos_action)
         h = self.menuBar().addMenu("&Help")
@@ -318,7 +318,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
                 clear()
         self.attention.set_model(info.config.n_layer, info.config.n_head)
         self.norms.set_shared_ids(None)
-        self.bos_action.setEnabled(info.eot_id is not None)
+        self._set_bos_default(info)
         self._show_model_label()
         if info.fmt != "builtin" and info.source not in ("built-in",) and "resources" not in Path(info.source).parts:
             self._add_recent(info.source)

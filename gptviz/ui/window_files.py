@@ -107,6 +107,16 @@ class FileActions:
         if dlg.exec() == QDialog.Accepted and dlg.selected_path():
             self.load(dlg.selected_path())
 
+    def _set_bos_default(self, info) -> None:
+        """Options > Prepend BOS for a newly loaded model: labelled with its token, on when the checkpoint
+        expects one (tokenizer_config.json add_bos_token, Llama-style), disabled when it has none."""
+        a = self.bos_action
+        a.blockSignals(True)                  # the load submits the prompt once, with the new default
+        a.setText(f"Prepend {info.bos_text} (BOS)" if info.bos_id is not None else "Prepend BOS (this tokenizer has none)")
+        a.setEnabled(info.bos_id is not None)
+        a.setChecked(bool(info.add_bos))
+        a.blockSignals(False)
+
     def _add_recent(self, path: str) -> None:
         recent = [p for p in self.recent_files() if p != path]
         self.settings.setValue("recentFiles", ([path] + recent)[:MAX_RECENT])

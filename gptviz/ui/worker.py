@@ -31,6 +31,9 @@ class ModelInfo:
     warnings: list[str] = field(default_factory=list)
     geometry: dict = field(default_factory=dict)   # analysis.geometry.embedding_geometry of the weights; empty
     #                                               until the Geometry view arrives (after the prompt's views)
+    bos_id: int | None = None            # what "prepend BOS" prepends: the tokenizer's BOS, else its <|endoftext|>
+    bos_text: str = ""                   # its display form (<s>, <|begin_of_text|>, <|endoftext|>)
+    add_bos: bool = False                # whether the checkpoint expects it (tokenizer_config.json add_bos_token)
 
 
 def _message(e: BaseException) -> str:
@@ -49,9 +52,9 @@ class _Worker(QObject):
     generationDone = Signal(int, str)  # job id, "" or an error message
     allAttention = Signal(int, object, str)   # request id, (L, H, T, T) float32 or None, "" or an error message
 
-    def __init__(self, device: str):
+    def __init__(self, device: str, dtype=None):
         super().__init__()
-        self.device = device
+        self.device, self.dtype = device, dtype
         self.model = None
         self.other = None               # prompt B keeps its own prefix cache
         self.ctx: Context | None = None  # the last prompt's trace and what its views shared
@@ -61,14 +64,18 @@ class _Worker(QObject):
     def load(self, path):
         try:
             from ..api import open_model
-            model = open_model(path, device=self.device)
+            model = open_model(path, device=self.device, dtype=self.dtype)
             other = model.fork()
         except (Exception, MemoryError) as e:   # the previous model stays loaded
             self.loadFailed.emit("the built-in model" if path is None else str(path), _message(e))
             return
         self.model, self.other, self.ctx = model, other, None
-        self.loaded.emit(ModelInfo(model.name, model.source, model.format, model.config, model.tokenizer.name,
-                                   model.tokenizer.eot_id, list(model.warnings)))
+        tok = model.tokenizer
+        bos = tok.bos_id if getattr(tok, "bos_id", None) is not None else tok.eot_id   # as LoadedModel.encode picks
+        self.loaded.emit(ModelInfo(model.name, model.source, model.format, model.config, tok.name, tok.eot_id,
+                                   list(model.warnings), bos_id=bos,
+                                   bos_text=tok.pieces([bos])[0].text if bos is not None else "",
+                                   add_bos=bool(getattr(tok, "add_bos", False)) and bos is not None))
 
     def context(self, job: Job) -> Context:
         """The trace of the job's prompt: the last one again when the prompt is the same."""
@@ -158,11 +165,11 @@ class WorkerClient(QObject):
     _toGenerate = Signal(object)
     _toAllAttention = Signal(object)
 
-    def __init__(self, device: str = "cpu", parent=None):
+    def __init__(self, device: str = "cpu", parent=None, dtype=None):
         super().__init__(parent)
         self._thread = QThread()
         self._thread.setObjectName("gptviz-worker")
-        self._worker = _Worker(device)
+        self._worker = _Worker(device, dtype)
         self._worker.moveToThread(self._thread)
         self.scheduler = Scheduler(self._toRun.emit)
         self._toRun.connect(self._worker.run)

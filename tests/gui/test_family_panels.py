@@ -195,3 +195,76 @@ def test_thumbnail_band_when_keys_are_pooled(qtbot, folders, tmp_path):
         np.testing.assert_array_equal((tile == MASK).all(-1), none)
     assert none.sum() > (np.triu(np.ones((48, 48)), 1)).sum()                # layer 1: more than the future
 
+
+
+# ---- BOS and dtype ----------------------------------------------------------------------------------
+
+def _library_ids(folder, text):
+    import tokenizers
+    tok = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+    return tok, tok.encode(text, add_special_tokens=False).ids
+
+
+def test_llama_bos_defaults_on_and_prepends_its_bos_not_eos(qtbot, folders, tmp_path):
+    import gptviz
+    text = "Speak, speak."
+    tok, ids = _library_ids(folders["llama"], text)
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    m = gptviz.load(str(folders["llama"]))
+    assert m.encode(text, prepend_bos=True)[0] == [bos] + ids and bos != eos
+    assert m.encode(text)[0] == ids
+    win = _window(qtbot, folders, "llama", tmp_path, text)
+    a = win.bos_action
+    assert a.isEnabled() and a.isChecked() and a.text() == "Prepend <s> (BOS)"     # add_bos_token: true
+    r = win.current("tokens")
+    assert list(r.token_ids) == [bos] + ids and r.tokens[0].text == "<s>"
+    assert "starts with &lt;s&gt; (BOS)" in win.tokens.summary.text()
+    assert win.tokens.chips.isVisible()
+    a.setChecked(False)
+    settle(qtbot, win)
+    assert list(win.current("tokens").token_ids) == ids and "starts with" not in win.tokens.summary.text()
+
+
+def test_neox_bos_defaults_off_and_is_its_endoftext(qtbot, folders, tmp_path):
+    text = "Speak, speak."
+    tok, ids = _library_ids(folders["gpt_neox"], text)
+    win = _window(qtbot, folders, "gpt_neox", tmp_path, text)
+    a = win.bos_action
+    assert not a.isChecked() and a.text() == "Prepend <|endoftext|> (BOS)"
+    assert list(win.current("tokens").token_ids) == ids
+    a.setChecked(True)
+    settle(qtbot, win)
+    assert list(win.current("tokens").token_ids) == [tok.token_to_id("<|endoftext|>")] + ids
+
+
+def test_window_keeps_bf16_weights_when_asked(qtbot, folders, tmp_path):
+    win = open_window(qtbot, folders["llama"], tmp_path, dtype="bf16")
+    model = win.client._worker.model
+    assert {p.dtype for p in model.model.parameters()} == {torch.bfloat16}
+    hf = _hf(folders["llama"])
+    ids = np.asarray(win.current("tokens").token_ids)
+    with torch.no_grad():
+        want = hf(torch.as_tensor(ids)[None]).logits[0].numpy()
+    got = win.client._worker.ctx.trace.logits()
+    assert np.abs(got - want).max() < 0.1 and np.abs(got - want).max() > 0    # bf16: close, not bit-equal
+
+
+def test_command_line_dtype_reaches_open_model(folders, tmp_path):
+    import subprocess
+    import sys
+    script = (
+        "import sys, gptviz.api as api\n"
+        "real = api.open_model\n"
+        "def spy(path=None, device='cpu', dtype=None):\n"
+        "    print('open_model dtype', dtype, flush=True)\n"
+        "    return real(path, device, dtype)\n"
+        "api.open_model = spy\n"
+        "from gptviz.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    shot = tmp_path / "bf16.png"
+    import os
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    r = subprocess.run([sys.executable, "-c", script, str(folders["llama"]), "--dtype", "bf16", "--prompt", "Speak.",
+                        "--screenshot", str(shot)], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "open_model dtype bf16" in r.stdout and shot.stat().st_size > 10000

@@ -2,6 +2,8 @@
 follows the editor's cursor: the chip holding the character at the cursor is scrolled into view."""
 from __future__ import annotations
 
+import html
+
 import numpy as np
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QWidget
@@ -73,7 +75,8 @@ class TokensPanel(QWidget):
         T = r.T
         self.summary.setText(f"<b>{T}</b> tokens · <b>{len(r.prompt.text)}</b> characters · context "
                              f"<b>{T} / {r.block_size}</b>"
-                             + (" · starts with &lt;|endoftext|&gt;" if r.prompt.prepend_bos else ""))
+                             + (f" · starts with {html.escape(r.tokens[0].text)} (BOS)"
+                                if r.prompt.prepend_bos and T and not r.truncated else ""))
         notes = []
         if r.truncated:
             notes.append(f"The prompt is {r.n_prompt_tokens} tokens, longer than the context window: "
