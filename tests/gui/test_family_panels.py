@@ -268,3 +268,25 @@ def test_command_line_dtype_reaches_open_model(folders, tmp_path):
                         "--screenshot", str(shot)], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "open_model dtype bf16" in r.stdout and shot.stat().st_size > 10000
+
+
+def test_pooled_heatmap_masks_blocks_before_the_window(qtbot, tmp_path):
+    """Past 1,024 tokens the heatmap shows max-pooled blocks: in GPT-Neo's local layer a block is NaN (the grey
+    mask shows through) exactly when transformers gives none of its queries any attention on its keys."""
+    folder = family_folder("gpt_neo", tmp_path / "neo_long", max_position_embeddings=1400, window_size=100)
+    win = open_window(qtbot, folder, tmp_path)
+    text = "First Citizen: Before we proceed any further, hear me speak. " * 40
+    win.editor.setPlainText(text)
+    win.attention.layer_box.setValue(1)
+    settle(qtbot, win)
+    a = win.attention
+    r = a.result
+    assert a.pooled and r.layer == 1 and 1024 < r.T <= 1400
+    hf = _hf(folder)
+    att = _hf_run(hf, np.asarray(r.token_ids)).attentions[1][0, a.head].numpy()   # (T, T)
+    qe, ke = r.q_edges, r.k_edges
+    sums = np.add.reduceat(np.add.reduceat(att, qe[:-1], axis=0), ke[:-1], axis=1)   # (nq, nk) attention per block
+    shown = a.img.image
+    assert shown.shape == sums.shape
+    np.testing.assert_array_equal(np.isnan(shown), sums == 0)
+    assert np.isnan(shown).sum() > np.isnan(r.pooled[a.head]).sum()             # more than the causal mask

@@ -43,6 +43,7 @@ class AttentionPanel(QWidget):
         self.zoom: PooledAttentionResult | None = None   # a long prompt's zoomed-in window (finer or exact cells)
         self.window: tuple[int, int, int, int] | None = None   # (q0, q1, k0, k1) in view, None: the whole
         self._mask_T = -1
+        self.band: int | None = None          # the shown layer's attention window (None: full causal)
 
         self.layer_box, self.head_box = QSpinBox(), QSpinBox()
         self.layer_box.setPrefix("layer ")
@@ -164,6 +165,9 @@ class AttentionPanel(QWidget):
         new_T = self.result is None or self.result.T != frame.T or self.pooled != isinstance(
             frame, PooledAttentionResult)
         self.result = frame
+        cfg = getattr(getattr(state, "info", None), "config", None)
+        # the layer's attention window (local / sliding-window layers): keys before it are masked too
+        self.band = cfg.window(frame.layer) if cfg is not None and frame.layer < cfg.n_layer else None
         T = frame.T
         labels = [p.text for p in frame.tokens]
         self.xaxis.set_labels(labels)
@@ -191,8 +195,7 @@ class AttentionPanel(QWidget):
         else:
             self.mask_bg.hide()
             self.zoom, self.window = None, None
-            cfg = getattr(getattr(state, "info", None), "config", None)
-            w = cfg.window(frame.layer) if cfg is not None and frame.layer < cfg.n_layer else None
+            w = self.band
             if (T, w) != self._mask_T:        # the mask depends on the length and the layer's window alone
                 if w is None or w >= T:
                     self.mask.setImage(mask_image(T) if T else np.zeros((1, 1, 4), np.uint8))
@@ -235,10 +238,10 @@ class AttentionPanel(QWidget):
         if f.layer != self.layer:
             return                            # the new layer's overview is on its way
         T = f.T
-        self.img.setImage(f.pooled[self.head], autoLevels=False, levels=(0, 1))
+        self.img.setImage(self._banded(f), autoLevels=False, levels=(0, 1))
         self.img.setRect(QRectF(0, 0, T, T))
         if z is not None and z.layer == self.layer and np.array_equal(z.token_ids, f.token_ids) and z.pooled.size:
-            self.zoom_img.setImage(z.pooled[self.head], autoLevels=False, levels=(0, 1))
+            self.zoom_img.setImage(self._banded(z), autoLevels=False, levels=(0, 1))
             q0, q1, k0, k1 = z.q_edges[0], z.q_edges[-1], z.k_edges[0], z.k_edges[-1]
             self.zoom_img.setRect(QRectF(k0, q0, k1 - k0, q1 - q0))
             self.zoom_img.show()
@@ -246,6 +249,15 @@ class AttentionPanel(QWidget):
             self.zoom_img.hide()
         self._show_row()
         self._show_selection()
+
+    def _banded(self, r) -> np.ndarray:
+        """The head's pooled blocks, NaN (the grey mask behind) where every key is before the layer's window."""
+        m = r.pooled[self.head]                                                # (nq, nk)
+        if self.band is None or not m.size:
+            return m
+        qe, ke = r.q_edges, r.k_edges
+        before = ke[1:][None, :] - 1 <= qe[:-1][:, None] - self.band          # (nq, nk) even the bin's first query
+        return np.where(before, np.nan, m)                                      # sees none of its keys
 
     def pooled_value(self, q: int, k: int) -> str:
         """The finest number shown for cell (q, k): exact when a zoomed window holds it, else its block's max."""
