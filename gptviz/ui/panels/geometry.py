@@ -59,14 +59,14 @@ class GeometryPanel(QWidget):
     def _build_rotary(self) -> None:
         """Rotary models: each pair's wavelength, and q·k of one vector against its copy Δ positions away."""
         self.rot_view = plot_view()
-        self.waves = self.rot_view.addPlot(row=0, col=0, title="wavelength of each rotated pair (positions per turn)")
+        self.waves = self.rot_view.addPlot(row=0, col=0, title="wavelength 2π/θᵢ per rotated pair")
         self.waves.setLogMode(y=True)
         self.waves.setLabel("bottom", "dimension pair i")
         self.waves.getAxis("left").enableAutoSIPrefix(False)
         self.wave_dots = self.waves.plot([], [], pen=None, symbol="o", symbolSize=5, symbolBrush="#2563eb",
                                          symbolPen=None)
         self.context_line = self.waves.plot([], [], pen=pg.mkPen("#dc2626", width=1.5, style=pg.QtCore.Qt.DashLine))
-        self.score = self.rot_view.addPlot(row=1, col=0, title="q·k of a fixed vector and its copy Δ positions away")
+        self.score = self.rot_view.addPlot(row=1, col=0, title="q·k of one vector against distance Δ")
         self.score.setLabel("bottom", "relative distance Δ (positions)")
         self.score.setLabel("left", "q·k")
         self.score_curve = self.score.plot([], [], pen=pg.mkPen("#7c3aed", width=2))

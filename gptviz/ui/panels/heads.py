@@ -125,7 +125,7 @@ class HeadsPanel(QWidget):
                                              for i, w in enumerate(windows)]])
         self._show_groups(cfg, L, H, size, t)
         self.plot.getAxis("bottom").setTicks([[(j * size + t / 2, str(j)) for j in range(H)]])
-        top = -max(2.0, t / 8) * (3 if self.kv_groups else 0)             # room for the K/V brackets and labels
+        top = -max(2.0, t / 8) * (5 if self.kv_groups else 0)             # room for the K/V brackets and labels
         self.plot.vb.setRange(xRange=(0, mosaic.shape[1]), yRange=(top, mosaic.shape[0]), padding=0.02)
         per_tile = MIN_THUMB_PX * size / t                                 # a thumbnail and its gap
         self.view.setMinimumSize(min(int(H * per_tile) + AXES_PX, MAX_MIN_PX),
