@@ -37,9 +37,16 @@ class Compare(View):
 
     def compute(self, ctx: Context) -> CompareResult | None:
         """None when either prompt has no tokens (nothing to compare)."""
+        from .attention import EXACT_MAX
+        if ctx.trace.T > EXACT_MAX:             # two whole (H, T, T) patterns: too big to hold side by side
+            raise ValueError(f"Compare prompts shows exact patterns of prompts up to {EXACT_MAX:,} tokens; "
+                             f"prompt A has {ctx.trace.T:,}")
         other = ctx.other.trace(self.text_b, prepend_bos=ctx.prompt.prepend_bos)
         if other.T == 0 or ctx.trace.T == 0:
             return None
+        if other.T > EXACT_MAX:
+            raise ValueError(f"Compare prompts shows exact patterns of prompts up to {EXACT_MAX:,} tokens; "
+                             f"prompt B has {other.T:,}")
         pa = next_probs(ctx, self.temperature)
         pb = other.next_token_probs(self.temperature)
         ia, _ = top_k(pa, self.top_k)
