@@ -74,7 +74,9 @@ class AttentionWindow(View):
 
 EXACT_MAX = 1024      # longest prompt whose whole (H, T, T) pattern a result holds
 POOL_BINS = 768       # cells a side of a pooled pattern: about the heatmap's size on screen
-BLOCK_ELEMENTS = 1 << 23   # attention rows computed per step: (H, rows, T) stays under ~32 MiB
+# attention rows per step: (H, rows, T) stays under ~4 MiB, and each numpy pooling call, which holds the GIL,
+# stays around a millisecond (larger blocks stalled the GUI thread 100-240 ms at 8,192 tokens)
+BLOCK_ELEMENTS = 1 << 20
 
 
 def pooled_pattern(tr, layer: int, q0: int, q1: int, k0: int, k1: int, bins: int):
