@@ -106,7 +106,7 @@ def surprisal(trace, k: int = 5, chunk: int = 64) -> tuple[np.ndarray, np.ndarra
     out, ids, probs = np.zeros(n, np.float32), np.zeros((n, k), np.int64), np.zeros((n, k), np.float32)
     h = trace._resid[-1]
     mask = torch.from_numpy(trace.decodable_mask()).to(h.device)
-    target = torch.from_numpy(trace.token_ids[1:]).to(h.device)
+    target = torch.tensor(trace.token_ids[1:], device=h.device)      # a copy: token_ids is read-only
     for s in range(0, n, chunk):
         logp = trace._model.logits_of(h[s:min(s + chunk, n)]).float().log_softmax(-1)  # (c, V): predicts s+1..
         out[s:s + chunk] = (-logp.gather(1, target[s:s + chunk, None])[:, 0]).cpu().numpy()
