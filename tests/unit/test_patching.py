@@ -41,7 +41,7 @@ def hf_resid_patch(hf, kind, a, b, l, p, tok, minus):
     hook = hf.get_submodule(HF[kind][0].format(l)).register_forward_pre_hook(pre)
     try:
         with torch.no_grad():
-            return _metric(hf(torch.from_numpy(a)[None]).logits, tok, minus)
+            return _metric(hf(torch.tensor(a)[None]).logits, tok, minus)
     finally:
         hook.remove()
 
