@@ -68,6 +68,14 @@ HELP = {
         "LayerNorm and the unembedding to one score per vocabulary entry. Blue boxes hold learned weights "
         "(their parameter count is shown), grey boxes only compute; each box shows the shape of the tensor "
         "it produces for this prompt. Click a box to see its output."),
+    "Logit attribution": (
+        "Why this next token? The logit of a token is a dot product of the last position's residual stream "
+        "(after the final layer norm, whose scale is frozen at its value for this prompt) with the token's "
+        "unembedding row. The residual stream is a sum of what the embeddings, every attention head and every "
+        "MLP wrote, so the logit splits into one number per part: the grid shows each head (layer rows, head "
+        "columns), the bars each MLP, red raising the logit and blue lowering it. The caption shows that the "
+        "parts add up to the logit exactly. Click a head to see its attention pattern; pick another candidate "
+        "above. Models with the layer norm after each block (post-LN) cannot be split this way."),
     "Compare prompts": (
         "Type a second prompt B to compare with the main prompt A. The three maps are the selected head's "
         "attention for A, for B, and A − B over the positions they share (rows queries, columns keys; "

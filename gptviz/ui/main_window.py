@@ -135,6 +135,9 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.tokens.follow(self.editor)                  # the token strip scrolls to the cursor's chip
         self.heads.headClicked.connect(self.attention.select)
         self.head_stats.headClicked.connect(self.attention.select)
+        self.attribution.headClicked.connect(self.attention.select)
+        self.attribution.changed.connect(self.submit)
+        self.resultShown.connect(lambda r: r is not None and self.attribution.offer(r))
         self.attention.headSelected.connect(self.heads.set_selected)
         self.attention.headSelected.connect(self._head_changed)
         self.attention.queryChanged.connect(self.tokens.chips.set_selected)

@@ -11,6 +11,7 @@ View and Export menus, help tooltips, visibility wiring and requests from PANELS
 """
 from .architecture import ArchitecturePanel
 from .attention import AttentionPanel
+from .attribution import AttributionPanel
 from .compare import ComparePanel
 from .geometry import GeometryPanel
 from .head_stats import HeadStatsPanel
@@ -24,4 +25,4 @@ from .tokens import TokensPanel
 CENTRAL = AttentionPanel
 # dock order: each dock's place refers only to docks before it
 PANELS = (TokensPanel, NormsPanel, LogitLensPanel, GeometryPanel, ResidualPanel, ArchitecturePanel, NextTokenPanel,
-          HeadsPanel, HeadStatsPanel, ComparePanel)
+          AttributionPanel, HeadsPanel, HeadStatsPanel, ComparePanel)
