@@ -31,7 +31,8 @@ HELP = {
         "What the model predicts comes after the last token: the top-k tokens on the y axis, their "
         "probability on the x axis (the softmax of the final logits divided by the temperature; 0 means "
         "always take the most likely). Click a bar to append that token, or Generate to sample several "
-        "with top-k / top-p filtering."),
+        "with top-k / top-p filtering. With heads or MLPs ablated (right-click one; the Ablations menu lists "
+        "them) the bars are the ablated model's, and Δlog p after each is its change against the clean model."),
     "All heads": (
         "Every attention head at once: one thumbnail per head, rows are layers (y axis, first layer at the "
         "top), columns are heads (x axis). Each thumbnail is a small version of the Attention panel "

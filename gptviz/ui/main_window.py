@@ -15,6 +15,7 @@ from ..views.generation import GenerateJob
 from . import help_texts
 from .panels import CENTRAL, PANELS
 from .prompt import Debouncer, PromptEditor
+from .ablations import Ablations
 from .state import ViewState
 from .window_export import ExportActions
 from .window_files import FileActions
@@ -60,6 +61,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.debouncer.fire.connect(self.submit)
         self._build_panels()
         self._build_menus()
+        self._init_ablations()
         self._build_status()
         self._init_export()
         self.resize(1600, 1000)
@@ -123,6 +125,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
             d.visibilityChanged.connect(lambda visible: visible and self.submit())   # hidden: computed when shown
         self.d_norms.raise_()
         self.d_heads.raise_()
+        self.d_next.raise_()                            # in front of Logit attribution, its tab
         self.compare.editor.textChanged.connect(self.debouncer.poke)
         self.architecture.boxClicked.connect(self.show_box_output)
         self.attention.layerChanged.connect(lambda _: self.submit())
@@ -144,6 +147,16 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.tokens.chips.tokenToggled.connect(self.attention.toggle_query)
         self.attention.selectionChanged.connect(self.tokens.chips.set_marked)
         self._default_state = self.saveState()
+
+    def _init_ablations(self) -> None:
+        self.ablations = Ablations(self)
+        self.ablations.install(self.menuBar())
+        self.ablations.changed.connect(self.submit)
+        for panel in (self.heads, self.head_stats):
+            panel.headMenuRequested.connect(lambda layer, head, pos: self.ablations.context_menu(
+                f"head {layer}.{head}", lambda mode: self.ablations.add_head(layer, head, mode), pos))
+        self.attribution.mlpMenuRequested.connect(lambda layer, pos: self.ablations.context_menu(
+            f"MLP {layer}", lambda mode: self.ablations.add_mlp(layer, mode), pos))
 
     def _build_menus(self) -> None:
         m = self.menuBar().addMenu("&File")
@@ -220,7 +233,8 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
 
     # ---------- requests ----------
     def state(self) -> ViewState:
-        return ViewState(Prompt(self.editor.toPlainText(), self.bos_action.isChecked()), self.attention.layer,
+        return ViewState(Prompt(self.editor.toPlainText(), self.bos_action.isChecked(), self.ablations.current()),
+                         self.attention.layer,
                          self.attention.head, self.next_token.temperature.value(), self.next_token.k.value(),
                          self.compare.editor.toPlainText(), self.info)
 

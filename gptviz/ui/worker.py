@@ -36,6 +36,12 @@ class ModelInfo:
     add_bos: bool = False                # whether the checkpoint expects it (tokenizer_config.json add_bos_token)
 
 
+def _ablate(prompt: Prompt) -> dict:
+    """The trace arguments of the prompt's ablation set (none: the clean model)."""
+    a = prompt.ablation
+    return {} if a is None else dict(ablate=a.heads, ablate_mlp=a.mlps, mode=a.mode)
+
+
 def _message(e: BaseException) -> str:
     msg = " ".join(str(e).split())
     return msg if isinstance(e, (ValueError, OSError)) and msg else f"{type(e).__name__}: {msg}"
@@ -81,7 +87,7 @@ class _Worker(QObject):
         """The trace of the job's prompt: the last one again when the prompt is the same."""
         c = self.ctx
         if c is None or c.prompt != job.prompt or c.generation != job.generation:
-            tr = self.model.trace(job.prompt.text, prepend_bos=job.prompt.prepend_bos)
+            tr = self.model.trace(job.prompt.text, prepend_bos=job.prompt.prepend_bos, **_ablate(job.prompt))
             self.traces += 1
             c = Context(self.model, tr, job.prompt, self.other)
             c.generation = job.generation
@@ -122,7 +128,7 @@ class _Worker(QObject):
         try:
             c = self.ctx
             tr = c.trace if c is not None and c.prompt == prompt else \
-                self.model.trace(prompt.text, prepend_bos=prompt.prepend_bos)
+                self.model.trace(prompt.text, prepend_bos=prompt.prepend_bos, **_ablate(prompt))
             att = np.stack([tr.attention(layer) for layer in range(tr.n_layer)])   # (L, H, T, T)
         except (Exception, MemoryError) as e:
             self.allAttention.emit(req_id, None, _message(e))

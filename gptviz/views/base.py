@@ -15,9 +15,19 @@ from ..core.tokenizer import Piece
 
 
 @dataclass(frozen=True)
+class Ablated:
+    """An ablation set as the GUI asks for it (core.interventions.Ablation validates it in the worker;
+    importing that would pull torch into the GUI)."""
+    heads: tuple[tuple[int, int], ...] = ()   # (layer, head), sorted
+    mlps: tuple[int, ...] = ()                # layers, sorted
+    mode: str = "zero"
+
+
+@dataclass(frozen=True)
 class Prompt:
     text: str
     prepend_bos: bool = False
+    ablation: Ablated | None = None      # heads/MLPs knocked out in its trace (None: the clean model)
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,15 @@ cancelled() callbacks, checked between runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ..core.interventions import Ablation
-from ..core.patching import patch_sweep
 from ..core.tokenizer import Piece
 from .base import Context, Result, View
+
+if TYPE_CHECKING:                 # both import torch: imported where computed, so the GUI starts without it
+    from ..core.interventions import Ablation
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,6 +114,7 @@ class AblationDelta(View):
         if not len(ids):
             return None
         m = ctx.model
+        from ..core.interventions import Ablation
         ab = Ablation.of(m.config, self.heads, self.mlps, self.mode)
         out = []
         for tr in (m.trace_ids(ids), m.trace_ids(ids, ablate=ab.heads, ablate_mlp=ab.mlps, mode=ab.mode)):
@@ -152,6 +154,7 @@ class Patching(View):
     def compute(self, ctx: Context, progress: Callable[[int, int], None] | None = None,
                 cancelled: Callable[[], bool] | None = None) -> PatchingResult:
         ids_b, _ = ctx.model.encode(self.text_b, ctx.prompt.prepend_bos)
+        from ..core.patching import patch_sweep
         r = patch_sweep(ctx.model, ctx.trace.token_ids, ids_b, self.token, self.minus, self.resid, self.heads,
                         progress, cancelled)
         return ctx.result(PatchingResult, self, tokens_b=ctx.model.tokenizer.pieces(np.asarray(ids_b)),

@@ -52,7 +52,7 @@ class Scheduler:
         if not view.per_prompt:
             return (self.generation, view)
         tokens = self.known.get((self.generation, prompt))
-        return None if tokens is None else (self.generation, tokens, prompt.prepend_bos, view)
+        return None if tokens is None else (self.generation, tokens, prompt.prepend_bos, prompt.ablation, view)
 
     def learn(self, generation: int, prompt: Prompt, token_key: tuple) -> None:
         """The worker traced `prompt`: token_key is (token ids bytes, prompt length in tokens)."""

@@ -19,6 +19,7 @@ MUST_NAME = {
     "Residual stream": ["rows", "columns", "colour"],
     "Architecture": ["blue", "grey", "shape"],
     "Compare prompts": ["rows", "columns", "colour", "red", "blue"],
+    "Logit attribution": ["rows", "columns", "red", "blue", "bars"],
 }
 
 

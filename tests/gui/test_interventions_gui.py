@@ -3,7 +3,7 @@
 import csv
 
 import numpy as np
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
 
 import gptviz
 from tests.gui.conftest import settle
@@ -88,7 +88,93 @@ def test_attribution_other_candidate_and_head_click(qtbot, window, hf_folder, hf
             return pos
 
         def button(self):
-            return 1
+            return Qt.LeftButton
     panel._clicked(Ev())
     assert got == [(1, 2)]
     qtbot.waitUntil(lambda: (window.attention.layer, window.attention.head) == (1, 2), timeout=30000)
+
+
+def _log_probs(tr):
+    """(V,) float64 log-probabilities at the last position, by numpy log-softmax of the trace's logits."""
+    x = tr.logits([tr.T - 1])[0].astype(np.float64)
+    x = x - x.max()
+    return x - np.log(np.exp(x).sum())
+
+
+def test_head_ablation_updates_next_token_and_delta(qtbot, window, hf_folder, tmp_path):
+    window.d_next.raise_()
+    window.editor.setPlainText(TEXT)
+    settle(qtbot, window, TEXT)
+    qtbot.waitUntil(lambda: window.current("next_token") is not None and window.client.idle, timeout=60000)
+    clean_ids = np.array(window.next_token.result.top_ids)
+    clean_probs = np.array(window.next_token.result.top_probs)
+    k = len(clean_ids)
+    m = gptviz.load(str(hf_folder))
+    clean, abl = m.trace(TEXT), m.trace(TEXT, ablate=[(1, 2)])
+    p_abl = abl.next_token_probs()
+    assert not np.allclose(p_abl, clean.next_token_probs(), atol=1e-4)   # the ablation changes something
+    window.ablations.add_head(1, 2, "zero")
+    qtbot.waitUntil(lambda: window.current("next_token") is not None and window.client.idle
+                    and all(d is not None for d in window.next_token.deltas()), timeout=60000)
+    f = window.next_token.result
+    assert f.prompt.ablation.heads == ((1, 2),)
+    ref_ids = np.argsort(-p_abl, kind="stable")[:k]
+    np.testing.assert_array_equal(f.top_ids, ref_ids)
+    np.testing.assert_allclose(f.top_probs, p_abl[ref_ids], rtol=1e-4, atol=1e-6)
+    want = _log_probs(abl)[f.top_ids] - _log_probs(clean)[f.top_ids]
+    np.testing.assert_allclose(window.next_token.deltas(), want, rtol=1e-3, atol=1e-4)
+    assert "Δlog p" in window.next_token.texts[0].textItem.toPlainText()
+    window.export(window.next_token, "csv", tmp_path / "n.csv")
+    rows = list(csv.reader(x for x in open(tmp_path / "n.csv", encoding="utf-8").read().splitlines()
+                           if not x.startswith("#")))
+    assert rows[0][-1] == "delta_logp_vs_clean"
+    np.testing.assert_allclose([float(r[-1]) for r in rows[1:]], want, rtol=1e-3, atol=1e-4)
+    # the other panels follow the ablated model: the attribution of the ablated head is exactly 0
+    window.d_attribution.raise_()
+    qtbot.waitUntil(lambda: window.current("attribution") is not None and window.client.idle, timeout=60000)
+    assert window.attribution.result.heads[1, 2] == 0
+    # the menu lists it; clearing restores the clean numbers
+    texts = [a.text() for a in window.ablations.menu.actions()]
+    assert "head 1.2" in texts
+    window.ablations.clear()
+    window.d_next.raise_()
+    qtbot.waitUntil(lambda: window.current("next_token") is not None and window.client.idle
+                    and window.next_token.result.prompt.ablation is None, timeout=60000)
+    np.testing.assert_array_equal(window.next_token.result.top_ids, clean_ids)
+    np.testing.assert_allclose(window.next_token.result.top_probs, clean_probs, rtol=1e-6)
+    assert window.next_token.deltas() == [None] * k
+    assert "Δlog p" not in window.next_token.texts[0].textItem.toPlainText()
+
+
+def test_right_click_a_head_offers_ablation(qtbot, window, monkeypatch):
+    window.d_heads.show()
+    window.d_heads.raise_()
+    window.editor.setPlainText(TEXT)
+    settle(qtbot, window, TEXT)
+    offered = []
+    monkeypatch.setattr(window.ablations, "context_menu", lambda what, add, pos: offered.append((what, add)))
+    grid = window.heads
+    qtbot.waitUntil(lambda: grid.shape[0] > 0, timeout=30000)
+    s = grid.tile
+    pos = grid.plot.vb.mapViewToScene(QPointF(1 * s + s / 2, 0 * s + s / 2))     # layer 0, head 1
+
+    class Ev:
+        def scenePos(self):
+            return pos
+
+        def screenPos(self):
+            return QPointF(0, 0)
+
+        def button(self):
+            return Qt.RightButton
+    grid._click(Ev())
+    assert [w for w, _ in offered] == ["head 0.1"]
+    offered[0][1]("mean")
+    a = window.ablations.current()
+    assert (a.heads, a.mlps, a.mode) == (((0, 1),), (), "mean")
+    qtbot.waitUntil(lambda: window.client.idle and window.current("tokens") is not None
+                    and window.current("tokens").prompt.ablation == a, timeout=60000)
+    # mean-ablation: the trace the window shows is the mean-ablated model's (next-token probs of a fresh load)
+    window.d_next.raise_()
+    qtbot.waitUntil(lambda: window.current("next_token") is not None and window.client.idle, timeout=60000)
+    assert window.next_token.result.prompt.ablation == a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
 from ...views.interventions import Attribution
@@ -171,7 +171,7 @@ class AttributionPanel(QWidget):
 
     def _clicked(self, ev) -> None:
         hit, layer = self._head_at(ev.scenePos()), self._mlp_at(ev.scenePos())
-        if ev.button() == 1 and hit is not None:                   # Qt.LeftButton
+        if ev.button() == Qt.LeftButton and hit is not None:
             self.headClicked.emit(*hit)
-        elif ev.button() == 2 and layer is not None:               # Qt.RightButton
+        elif ev.button() == Qt.RightButton and layer is not None:
             self.mlpMenuRequested.emit(layer, ev.screenPos().toPoint())

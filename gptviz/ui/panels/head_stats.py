@@ -54,6 +54,7 @@ class HeadStatsPanel(QWidget):
     attr, title, dock, area, place = "head_stats", "Head statistics", "stats", "right", ("tab", "heads")
 
     headClicked = Signal(int, int)
+    headMenuRequested = Signal(int, int, object)   # layer, head, screen position (right-click)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -65,6 +66,8 @@ class HeadStatsPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.verticalHeader().hide()
         self.table.cellClicked.connect(self._clicked)
+        self.table.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._menu)
         legend = note("K/V head: the key/value head the query head reads (with grouped-query attention several "
                       "query heads share one); window: the layer's local attention span (– for full causal). "
                       "Over the current prompt. prev-token: attention on the previous token; induction: on tokens "
@@ -107,6 +110,12 @@ class HeadStatsPanel(QWidget):
             layer, head = int(self.table.item(r, 0).value), int(self.table.item(r, 1).value)
             out.append((layer, head, {key: self.table.item(r, c).value for c, (_, key) in enumerate(COLUMNS) if key}))
         return out
+
+    def _menu(self, pos) -> None:
+        row = self.table.rowAt(pos.y())
+        if row >= 0:
+            self.headMenuRequested.emit(int(self.table.item(row, 0).value), int(self.table.item(row, 1).value),
+                                        self.table.viewport().mapToGlobal(pos))
 
     def _clicked(self, row: int, _col: int) -> None:
         self.headClicked.emit(int(self.table.item(row, 0).value), int(self.table.item(row, 1).value))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
@@ -31,6 +31,7 @@ class HeadsPanel(QWidget):
     attr, title, dock, area, place = "heads", "All heads", "heads", "right", ("split", "next")
 
     headClicked = Signal(int, int)     # layer, head
+    headMenuRequested = Signal(int, int, object)   # layer, head, screen position (right-click)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -194,7 +195,9 @@ class HeadsPanel(QWidget):
 
     def _click(self, ev) -> None:
         hit = self.tile_at(ev.scenePos())
-        if hit is not None:
+        if hit is not None and ev.button() == Qt.RightButton:
+            self.headMenuRequested.emit(*hit, ev.screenPos().toPoint())
+        elif hit is not None:
             self.headClicked.emit(*hit)
 
 

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel,
                                QSpinBox, QWidget)
 
 from ...views import NextToken
+from ...views.interventions import AblationDelta, AblationDeltaResult
 from ..state import prompt_comment
 from ..widgets.common import stack
 from ..widgets.fit_note import FitNote as note
@@ -100,6 +101,7 @@ class NextTokenPanel(QWidget):
         self.summary = ""
         stack(self, controls, self.scroll, self.caption, gen, stretch=self.scroll)
         self.result = None
+        self.delta: AblationDeltaResult | None = None   # with an ablation set: change against the clean run
         self.hovered = None
         self.plot.scene().sigMouseClicked.connect(self._bar_clicked)
         self.plot.scene().sigMouseMoved.connect(self._hover)
@@ -110,15 +112,36 @@ class NextTokenPanel(QWidget):
         self.settingsChanged.emit(self.temperature.value(), self.k.value())
 
     def wants(self, state):
-        return NextToken(state.temperature, state.top_k)
+        a = state.prompt.ablation
+        if a is None:
+            return NextToken(state.temperature, state.top_k)
+        return NextToken(state.temperature, state.top_k), AblationDelta(a.heads, a.mlps, a.mode, state.top_k)
+
+    def deltas(self) -> list[float | None]:
+        """Ablated - clean log-probability of each bar shown (None without an ablation or not yet computed)."""
+        f, d = self.result, self.delta
+        if f is None or d is None or d.prompt != f.prompt or not np.array_equal(d.token_ids, f.token_ids):
+            return [None] * (0 if f is None else len(f.top_ids))
+        by_id = dict(zip(map(int, d.ids), map(float, d.delta)))
+        return [by_id.get(int(i)) for i in f.top_ids]
 
     def numbers(self):
-        f = self.result
-        return (["rank", "token_id", "token", "probability"],
-                [[r, int(i), p.text, float(q)] for r, (i, p, q) in enumerate(zip(f.top_ids, f.top_pieces, f.top_probs))],
-                [prompt_comment(f), f"# temperature: {f.view.temperature}"])
+        f, ds = self.result, self.deltas()
+        extra = any(d is not None for d in ds)
+        rows = [[r, int(i), p.text, float(q)] + ([ds[r]] if extra else [])
+                for r, (i, p, q) in enumerate(zip(f.top_ids, f.top_pieces, f.top_probs))]
+        a = f.prompt.ablation if f.prompt is not None else None
+        return (["rank", "token_id", "token", "probability"] + (["delta_logp_vs_clean"] if extra else []), rows,
+                [prompt_comment(f), f"# temperature: {f.view.temperature}"]
+                + ([f"# ablated: heads {list(a.heads)} MLPs {list(a.mlps)} mode {a.mode}"] if a else []))
 
     def show_result(self, frame, state=None) -> None:
+        if isinstance(frame, AblationDeltaResult) or frame is None:
+            self.delta = frame
+            self._place_texts()
+            return
+        if frame.prompt is None or frame.prompt.ablation is None:
+            self.delta = None
         old = self.result
         self.result = frame
         k = len(frame.top_ids)
@@ -159,11 +182,14 @@ class NextTokenPanel(QWidget):
         (x0, x1), _ = vb.viewRange()
         px_per_x = max(vb.width(), 1.0) / max(x1 - x0, 1e-9)
         fm = QFontMetricsF(self.texts[0].textItem.font()) if self.texts else None
+        ds = self.deltas()
         for i, t in enumerate(self.texts):
             if i >= k:
                 t.hide()
                 continue
             s = f"{probs[i] * 100:.1f}%  [{int(self.result.top_ids[i])}]"
+            if ds[i] is not None:
+                s += f"  Δlog p {ds[i]:+.3f}"            # against the clean (unablated) model
             t.setText(s)
             need = (fm.horizontalAdvance(s) + 12) / px_per_x        # data units the text takes
             inside = probs[i] + need > x1
