@@ -77,6 +77,12 @@ HELP = {
         "columns), the bars each MLP, red raising the logit and blue lowering it. The caption shows that the "
         "parts add up to the logit exactly. Click a head to see its attention pattern; pick another candidate "
         "above. Models with the layer norm after each block (post-LN) cannot be split this way."),
+    "Surprisal": (
+        "How surprised the model was by each token of the prompt: one bar per token on the x axis (the first "
+        "has no prefix, so no bar), its height on the y axis −log p in nats, where p is the probability the "
+        "model gave that token after reading the tokens before it; 0 means certain, 2.3 is a 1-in-10 guess. "
+        "The colour repeats the height, yellow the most surprising. Hover a bar to see the five tokens the "
+        "model expected there instead."),
     "Compare prompts": (
         "Type a second prompt B to compare with the main prompt A. The three maps are the selected head's "
         "attention for A, for B, and A − B over the positions they share (rows queries, columns keys; "

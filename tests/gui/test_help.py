@@ -20,6 +20,7 @@ MUST_NAME = {
     "Architecture": ["blue", "grey", "shape"],
     "Compare prompts": ["rows", "columns", "colour", "red", "blue"],
     "Logit attribution": ["rows", "columns", "red", "blue", "bars"],
+    "Surprisal": ["x axis", "y axis", "colour"],
 }
 
 

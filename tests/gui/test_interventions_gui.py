@@ -178,3 +178,31 @@ def test_right_click_a_head_offers_ablation(qtbot, window, monkeypatch):
     window.d_next.raise_()
     qtbot.waitUntil(lambda: window.current("next_token") is not None and window.client.idle, timeout=60000)
     assert window.next_token.result.prompt.ablation == a
+
+
+def test_surprisal_strip_against_numpy(qtbot, window, hf_model):
+    import torch
+    from gptviz.core.tokenizer import gpt2_tokenizer
+    window.d_surprisal.show()
+    window.d_surprisal.raise_()
+    window.editor.setPlainText(TEXT)
+    settle(qtbot, window, TEXT)
+    qtbot.waitUntil(lambda: window.current("surprisal") is not None and window.client.idle, timeout=60000)
+    panel = window.surprisal
+    ids = gpt2_tokenizer().encode(TEXT)
+    with torch.no_grad():
+        x = hf_model(torch.tensor([ids])).logits[0].numpy().astype(np.float64)      # (T, V)
+    x = x - x.max(-1, keepdims=True)
+    logp = x - np.log(np.exp(x).sum(-1, keepdims=True))                              # numpy log-softmax
+    want = -logp[np.arange(len(ids) - 1), ids[1:]]                                   # (T-1,)
+    np.testing.assert_allclose(panel.bars.opts["height"], want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(panel.bars.opts["x"], np.arange(1, len(ids)))
+    # hover over token 3: its surprisal and the model's top 5 guesses there, best first
+    pos = panel.plot.vb.mapViewToScene(QPointF(3, want[2] / 2))
+    panel.view.scene().sigMouseMoved.emit(pos)
+    text = panel.readout.text()
+    assert f"{want[2]:.3f} nats" in text
+    top5 = np.argsort(-logp[2])[:5]
+    for j in top5:
+        assert f"{np.exp(logp[2, j]) * 100:.1f}%" in text
+    assert [int(i) for i in panel.result.top_ids[2]] == [int(j) for j in top5]

@@ -20,9 +20,11 @@ from .logit_lens import LogitLensPanel
 from .next_token import NextTokenPanel
 from .norms import NormsPanel
 from .residual import ResidualPanel
+from .surprisal import SurprisalPanel
 from .tokens import TokensPanel
 
 CENTRAL = AttentionPanel
 # dock order: each dock's place refers only to docks before it
 PANELS = (TokensPanel, NormsPanel, LogitLensPanel, GeometryPanel, ResidualPanel, ArchitecturePanel, NextTokenPanel,
-          AttributionPanel, HeadsPanel, HeadStatsPanel, ComparePanel)
+          HeadsPanel, HeadStatsPanel, ComparePanel,
+          AttributionPanel, SurprisalPanel)   # tabbed with Next token last: a split of a tabbed dock misplaces it
