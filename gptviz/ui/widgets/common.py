@@ -5,13 +5,13 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QLayout, QVBoxLayout, QWidget
 
+from .fit_note import FitNote
+
 
 def note(text: str = "") -> QLabel:
-    """A wrapped, muted line of explanation or read-out under a plot."""
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setStyleSheet("color: #374151;")
-    return label
+    """A wrapped, muted line of explanation or read-out under a plot; it keeps the height its text needs,
+    so a squeezed panel scrolls instead of drawing the note over the plot."""
+    return FitNote(text)
 
 
 def stack(parent: QWidget, *items, stretch=None) -> QVBoxLayout:
