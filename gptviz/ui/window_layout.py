@@ -13,7 +13,7 @@ from . import help_texts
 
 # fractions of the window's width (left, right column) and height (the docks of each column, top to bottom)
 DEFAULT_SHARES = {"width": {Qt.LeftDockWidgetArea: 0.27, Qt.RightDockWidgetArea: 0.33},
-                  "height": {Qt.TopDockWidgetArea: [0.10, 0.115], Qt.RightDockWidgetArea: [0.33, 0.47]}}
+                  "height": {Qt.TopDockWidgetArea: [0.10, 0.115], Qt.RightDockWidgetArea: [0.42, 0.38]}}
 MIN_WIDTH = {Qt.LeftDockWidgetArea: 200, Qt.RightDockWidgetArea: 260}   # px; below this plots are unreadable
 MIN_HEIGHT = {"prompt": 56, "tokens": 80, "next": 150, "heads": 150}
 CENTRAL_MIN = (300, 200)
