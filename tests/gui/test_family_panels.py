@@ -29,7 +29,7 @@ def _hf(folder):
 
 def _hf_run(hf, ids):
     with torch.no_grad():
-        return hf(torch.as_tensor(ids)[None], output_attentions=True, output_hidden_states=True, use_cache=False)
+        return hf(torch.tensor(ids)[None], output_attentions=True, output_hidden_states=True, use_cache=False)
 
 
 def _window(qtbot, folders, kind, tmp_path, text=PROMPT):
