@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common import PROC_MEMORY  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parent.parent
 SHAPE = dict(num_hidden_layers=24, hidden_size=896, num_attention_heads=14, num_key_value_heads=2,
              intermediate_size=4864, vocab_size=151936, max_position_embeddings=32768, tie_word_embeddings=True)
@@ -31,14 +33,6 @@ SHAPE = dict(num_hidden_layers=24, hidden_size=896, num_attention_heads=14, num_
 CHILD = r"""
 import gc, statistics, sys, time, torch
 sys.path.insert(0, ROOT)
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) * 1024
-def reset_peak():
-    gc.collect()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 ids = torch.randint(0, 150000, (TOKENS,), generator=torch.Generator().manual_seed(0))
 if KIND == "gptviz":
     import gptviz
@@ -97,7 +91,7 @@ def write_qwen(folder: Path, seed: int = 0) -> int:
 
 def measure(kind: str, folder: Path, tokens: int, reps: int) -> tuple[float, float]:
     code = (f"ROOT = {str(ROOT)!r}\nKIND = {kind!r}\nFOLDER = {str(folder)!r}\nTOKENS = {tokens}\n"
-            f"REPS = {reps}\n" + CHILD)
+            f"REPS = {reps}\n" + PROC_MEMORY + CHILD)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if r.returncode:
         raise SystemExit(f"{kind} failed:\n{r.stderr[-2000:]}")

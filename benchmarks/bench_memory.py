@@ -20,20 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from common import PROC_MEMORY  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
 import gc, sys, torch
 sys.path.insert(0, ROOT)
 torch.manual_seed(0)
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) * 1024
-def reset_peak():
-    gc.collect()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 ids = torch.randint(0, 50000, (1024,))
 if KIND == "gptviz":
     from gptviz.core.config import GPTConfig
@@ -65,7 +59,7 @@ print((rss("VmHWM") - base) / 2**20)
 
 
 def measure(kind: str) -> float:
-    code = f"ROOT = {str(ROOT)!r}\nKIND = {kind!r}\n" + CHILD
+    code = f"ROOT = {str(ROOT)!r}\nKIND = {kind!r}\n" + PROC_MEMORY + CHILD
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(r.stdout.strip().splitlines()[-1])
 

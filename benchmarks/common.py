@@ -41,3 +41,17 @@ def alternate(fns: dict, reps: int = 7, setup=None) -> dict[str, float]:
 
 def row(name: str, ours: float, ref: float, target: str = "") -> str:
     return f"| {name} | {ours * 1e3:.1f} ms | {ref * 1e3:.1f} ms | {ours / ref:.3f}× | {target} |"
+
+
+# Prepended to the code of the memory benchmarks' child processes: RSS fields of /proc/self/status in
+# bytes, and a reset of the peak (VmHWM) to the current RSS.
+PROC_MEMORY = '''import gc
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+def reset_peak():
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+'''
