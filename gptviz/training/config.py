@@ -32,6 +32,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     val_fraction: float = 0.1
     repeat_fraction: float = 0.0
+    repeat_natural_fraction: float = 0.0
     repeat_ids: str | None = None
     repeat_top: str | None = None
     repeat_grow: int = 0
@@ -125,6 +126,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-fraction", type=float, default=_D.val_fraction)
     p.add_argument("--repeat-fraction", type=float, default=_D.repeat_fraction,
                    help="share of training sequences that are a random span repeated (forms induction heads)")
+    p.add_argument("--repeat-natural-fraction", type=float, default=_D.repeat_natural_fraction,
+                   help="share of training sequences that are a passage of the training text written twice or more "
+                        "(induction on natural text)")
     p.add_argument("--repeat-ids", default=_D.repeat_ids, metavar="LO:HI",
                    help="repeated spans draw token ids from [LO, HI) (default: the whole vocabulary). GPT-2's merged "
                         "ids follow merge rank, roughly frequency, so e.g. 256:1256 keeps to common tokens whose "

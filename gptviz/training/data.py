@@ -4,6 +4,8 @@ Each file is one document unless it contains literal `<|endoftext|>` separators;
 joined with the end-of-text token. The last `val_fraction` of every file's tokens is held out.
 A share of training sequences can be "repeated spans" (random tokens, then the same tokens again),
 the standard way to make induction heads form in a small budget; their first copy carries no loss.
+Another share can be "repeated passages": a span of real text written twice or more, so that induction
+is also learned on natural text (its first copy keeps its loss: it is ordinary text).
 """
 from __future__ import annotations
 
@@ -60,13 +62,17 @@ class Sampler:
     """Random training windows (B, T+1) by file weight, plus repeated-span sequences."""
 
     def __init__(self, files: list[DataFile], block_size: int, repeat_ids: np.ndarray, repeat_fraction: float,
-                 seed: int, short_period_fraction: float = 0.5):
+                 seed: int, short_period_fraction: float = 0.5, natural_fraction: float = 0.0):
         self.files = files
         self.T = block_size
         self.repeat_ids = np.asarray(repeat_ids, dtype=np.int64)    # repeated spans draw from these ids...
         self.repeat_n = len(self.repeat_ids)                        # ...the first repeat_n of them (a curriculum)
         self.short_period_fraction = short_period_fraction
         self.repeat_fraction = repeat_fraction
+        self.natural_fraction = natural_fraction
+        if repeat_fraction + natural_fraction > 1:
+            raise ValueError(f"--repeat-fraction {repeat_fraction} plus --repeat-natural-fraction {natural_fraction} "
+                             "is more than 1")
         w = np.asarray([f.weight for f in files], dtype=np.float64)
         self.p = w / w.sum()
         self.rng = np.random.default_rng(seed)
@@ -75,14 +81,28 @@ class Sampler:
         x = np.empty((B, self.T), dtype=np.int64)
         y = np.empty((B, self.T), dtype=np.int64)
         for b in range(B):
-            if self.rng.random() < self.repeat_fraction:
+            r = self.rng.random()
+            if r < self.repeat_fraction:
                 x[b], y[b] = self._repeated()
+            elif r < self.repeat_fraction + self.natural_fraction:
+                x[b], y[b] = self._passage()
             else:
-                f = self.files[self.rng.choice(len(self.files), p=self.p)]
-                i = self.rng.integers(0, len(f.train) - self.T - 1)
-                chunk = f.train[i: i + self.T + 1]
+                chunk = self._text(self.T + 1)
                 x[b], y[b] = chunk[:-1], chunk[1:]
         return x, y
+
+    def _text(self, n: int) -> np.ndarray:
+        """n consecutive training tokens of a file chosen by weight."""
+        f = self.files[self.rng.choice(len(self.files), p=self.p)]
+        i = self.rng.integers(0, len(f.train) - n)
+        return f.train[i: i + n]
+
+    def _passage(self) -> tuple[np.ndarray, np.ndarray]:
+        # Real text, then the same text again (and again, to fill the window): what a prompt that quotes
+        # itself looks like. Lengths 8..T/2 tokens, so every window holds at least two copies.
+        L = int(self.rng.integers(8, self.T // 2 + 1))
+        seq = np.resize(self._text(L), self.T + 1)
+        return seq[:-1].copy(), seq[1:].copy()
 
     def _repeated(self) -> tuple[np.ndarray, np.ndarray]:
         # A share (short_period_fraction) of spans have periods 2..7: "a b a b ..." can be solved by looking
