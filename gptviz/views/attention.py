@@ -10,7 +10,9 @@ import numpy as np
 
 from ..analysis.attention import bin_edges, pool_keys
 from ..analysis.heads import STATS, head_scores, sample_rows
+from ..analysis.masks import hidden
 from .base import Context, Result, View
+from .image import MASK, NAN, causal_hidden, quantise
 
 THUMB = 48   # overview thumbnails: one sampled query per row bin, keys pooled to THUMB bins
 # query rows the overview reads per layer (statistics and thumbnails share them): its cost is
@@ -22,6 +24,7 @@ STAT_ROWS = 64
 class AttentionResult(Result):
     layer: int
     attention: np.ndarray                # (H, T, T) rows sum to 1, zero above the diagonal
+    image: np.ndarray                    # (H, T, T) uint8 colour indices (views.image), p in 0..1, mask baked in
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,6 +36,7 @@ class PooledAttentionResult(Result):
     pooled: np.ndarray                   # (H, nq, nk) float32
     q_edges: np.ndarray                  # (nq + 1,) absolute query positions
     k_edges: np.ndarray                  # (nk + 1,)
+    image: np.ndarray                    # (H, nq, nk) uint8 colour indices: MASK where NaN or before the window
 
     @property
     def exact(self) -> bool:
@@ -49,9 +53,12 @@ class Attention(View):
     def compute(self, ctx: Context):
         T = ctx.trace.T
         if T <= EXACT_MAX:
-            return ctx.result(AttentionResult, self, layer=self.layer, attention=ctx.attention(self.layer))
+            att = ctx.attention(self.layer)
+            image = quantise(att, 0.0, 1.0, causal_hidden(T, layer_window(ctx, self.layer)))
+            return ctx.result(AttentionResult, self, layer=self.layer, attention=att, image=image)
         pooled, qe, ke = pooled_pattern(ctx.trace, self.layer, 0, T, 0, T, POOL_BINS)
-        return ctx.result(PooledAttentionResult, self, layer=self.layer, pooled=pooled, q_edges=qe, k_edges=ke)
+        return ctx.result(PooledAttentionResult, self, layer=self.layer, pooled=pooled, q_edges=qe, k_edges=ke,
+                          image=pooled_image(pooled, qe, ke, layer_window(ctx, self.layer)))
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,30 @@ class AttentionWindow(View):
         q0, q1 = max(0, min(self.q0, T)), max(0, min(self.q1, T))
         k0, k1 = max(0, min(self.k0, T)), max(0, min(self.k1, T))
         pooled, qe, ke = pooled_pattern(ctx.trace, self.layer, q0, max(q1, q0), k0, max(k1, k0), POOL_BINS)
-        return ctx.result(PooledAttentionResult, self, layer=self.layer, pooled=pooled, q_edges=qe, k_edges=ke)
+        return ctx.result(PooledAttentionResult, self, layer=self.layer, pooled=pooled, q_edges=qe, k_edges=ke,
+                          image=pooled_image(pooled, qe, ke, layer_window(ctx, self.layer)))
+
+
+def layer_window(ctx: Context, layer: int) -> int | None:
+    """The layer's attention window (local / sliding-window layers), None for full causal attention."""
+    cfg = ctx.model.config
+    return cfg.window(layer) if layer < cfg.n_layer else None
+
+
+def before_window(qe: np.ndarray, ke: np.ndarray, window: int | None) -> np.ndarray | None:
+    """(nq, nk) True where even a block's first query sees none of its keys (all before the window)."""
+    if window is None:
+        return None
+    return ke[1:][None, :] - 1 <= qe[:-1][:, None] - window
+
+
+def pooled_image(pooled: np.ndarray, qe: np.ndarray, ke: np.ndarray, window: int | None) -> np.ndarray:
+    """(H, nq, nk) colour indices of pooled blocks: the causal mask's NaN blocks and the blocks before a
+    local layer's window in the mask grey."""
+    hidden = before_window(qe, ke, window)
+    image = quantise(pooled, 0.0, 1.0, hidden)
+    image[image == NAN] = MASK                          # NaN: every cell of the block is in the future
+    return image
 
 
 EXACT_MAX = 1024      # longest prompt whose whole (H, T, T) pattern a result holds
@@ -110,6 +140,8 @@ def pooled_pattern(tr, layer: int, q0: int, q1: int, k0: int, k1: int, bins: int
 class OverviewResult(Result):
     thumbnails: np.ndarray               # (L, H, t, t) rows sampled, keys pooled
     head_stats: dict                     # name -> (L, H): entropy, prev, first, induction
+    mosaic: np.ndarray                   # (L*(t+gap)-gap, H*(t+gap)-gap) uint8 colour indices, see mosaic()
+    masks: np.ndarray                    # (L, t, t) True where a thumbnail cell is hidden
 
 
 @dataclass(frozen=True)
@@ -118,7 +150,10 @@ class Overview(View):
 
     def compute(self, ctx: Context) -> OverviewResult:
         thumbs, stats = overview(ctx)
-        return ctx.result(OverviewResult, self, thumbnails=thumbs, head_stats=stats)
+        L, _, t, _ = thumbs.shape
+        masks = thumbnail_masks(ctx.trace.T, t, [layer_window(ctx, i) for i in range(L)])
+        return ctx.result(OverviewResult, self, thumbnails=thumbs, head_stats=stats, mosaic=mosaic(thumbs, masks),
+                          masks=masks)
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,3 +200,43 @@ def thumbnail_index(rows: np.ndarray, T: int, size: int) -> np.ndarray:
         return np.arange(len(rows))
     ends = bin_edges(T, size)[1:] - 1                        # (size,) each bin's last position
     return np.searchsorted(rows, ends, side="right") - 1
+
+
+def gap_of(t: int) -> int:
+    """Space between two thumbnails of t cells."""
+    return max(1, t // 6)
+
+
+def mosaic(thumbs: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Every head's thumbnail in one (layer rows x head columns) image of colour indices: each tile scaled to
+    its own maximum, hidden cells MASK, the gaps between tiles NAN (transparent)."""
+    L, H, t, _ = thumbs.shape
+    if not thumbs.size:
+        return np.zeros((0, 0), np.uint8)
+    gap = gap_of(t)
+    size = t + gap
+    th = np.nan_to_num(thumbs)                                              # a NaN model draws as zeros
+    norm = th / np.maximum(th.max(axis=(2, 3), keepdims=True), 1e-9)        # (L, H, t, t) in [0, 1]
+    tiles = quantise(norm, 0.0, 1.0)
+    tiles[np.broadcast_to(masks[:, None], tiles.shape)] = MASK
+    out = np.full((L, size, H, size), NAN, np.uint8)
+    out[:, :t, :, :t] = tiles.transpose(0, 2, 1, 3)                          # (L, t, H, t)
+    return out.reshape(L * size, H * size)[: L * size - gap, : H * size - gap]
+
+
+def thumbnail_masks(T: int, t: int, windows: list) -> np.ndarray:
+    """(L, t, t) True where a thumbnail cell is hidden: every key of its bin is in the future of the
+    cell's sampled query, or before the layer's window. The overview samples queries and pools keys
+    exactly so (sample_rows, thumbnail_index, bin_edges)."""
+    if not t:
+        return np.zeros((len(windows), 0, 0), bool)
+    rows = sample_rows(T, STAT_ROWS)
+    q = rows[thumbnail_index(rows, T, THUMB)]                               # (t,) the query of each tile row
+    ke = np.arange(T + 1) if T <= THUMB else bin_edges(T, THUMB)            # (t + 1,) key bin edges
+    cache: dict = {}
+    out = np.empty((len(windows), t, t), bool)
+    for i, w in enumerate(windows):
+        if w not in cache:
+            cache[w] = hidden(q, ke[:-1], ke[1:], w)
+        out[i] = cache[w]
+    return out

@@ -153,13 +153,13 @@ def test_gpt_neo_local_band_in_heatmap_and_thumbnails(qtbot, folders, tmp_path):
     for layer, hidden in ((1, band), (0, k > q)):
         win.attention.layer_box.setValue(layer)
         settle(qtbot, win)
-        img = win.attention.mask.image                                      # (T, T, 4)
+        img = win.attention.img.rgba()                                      # (T, T, 4) the colours drawn
         assert img.shape[:2] == (T, T)
         np.testing.assert_array_equal((img == MASK).all(-1), hidden)
-        assert (img[~hidden, 3] == 0).all()                                  # transparent over the pattern
+        assert (img[~hidden, 3] == 255).all()                                # the pattern's colours, opaque
     # thumbnails (exact cells at this length): the same band, in layer 1's row of the mosaic only
     h = win.heads
-    mosaic, size = h.img.image, h.tile
+    mosaic, size = h.img.rgba(), h.tile
     for layer, hidden in ((0, k > q), (1, band)):
         for head in range(cfg.n_head):
             tile = mosaic[layer * size:layer * size + T, head * size:head * size + T]
@@ -191,7 +191,7 @@ def test_thumbnail_band_when_keys_are_pooled(qtbot, folders, tmp_path):
     for layer in range(2):
         seen = att[layer][0, queries]                                         # (48, T) head 0
         none = np.stack([[seen[i, edges[j]:edges[j + 1]].sum() == 0 for j in range(48)] for i in range(48)])
-        tile = h.img.image[layer * size:layer * size + 48, 0:48]
+        tile = h.img.rgba()[layer * size:layer * size + 48, 0:48]
         np.testing.assert_array_equal((tile == MASK).all(-1), none)
     assert none.sum() > (np.triu(np.ones((48, 48)), 1)).sum()                # layer 1: more than the future
 
@@ -286,7 +286,8 @@ def test_pooled_heatmap_masks_blocks_before_the_window(qtbot, tmp_path):
     att = _hf_run(hf, np.asarray(r.token_ids)).attentions[1][0, a.head].numpy()   # (T, T)
     qe, ke = r.q_edges, r.k_edges
     sums = np.add.reduceat(np.add.reduceat(att, qe[:-1], axis=0), ke[:-1], axis=1)   # (nq, nk) attention per block
-    shown = a.img.image
+    shown = a.img.values
     assert shown.shape == sums.shape
     np.testing.assert_array_equal(np.isnan(shown), sums == 0)
+    np.testing.assert_array_equal((a.img.rgba() == MASK).all(-1), sums == 0)     # drawn in the mask grey
     assert np.isnan(shown).sum() > np.isnan(r.pooled[a.head]).sum()             # more than the causal mask

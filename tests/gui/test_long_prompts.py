@@ -6,6 +6,9 @@ import pytest
 import gptviz
 from gptviz.core.tokenizer import Piece
 from gptviz.views import attention as va
+from gptviz.ui.widgets.heatmap_zoom import MASK_RGBA
+
+MASK = np.array(MASK_RGBA, np.uint8)
 
 from .conftest import settle
 
@@ -34,8 +37,10 @@ def test_heatmap_pools_a_long_prompt_and_zooms_to_exact_cells(qtbot, window, hf_
     T = len(ref)
     edges = np.linspace(0, T, 7).round().astype(int)
     assert a.pooled and T > 8
-    np.testing.assert_allclose(a.img.image, _max_pool(ref, edges, edges), atol=1e-5)
-    assert a.mask_bg.isVisible() and not a.zoom_img.isVisible()
+    want = _max_pool(ref, edges, edges)
+    np.testing.assert_allclose(a.img.values, want, atol=1e-5)
+    np.testing.assert_array_equal((a.img.rgba() == MASK).all(-1), np.isnan(want))   # blocks all in the future: grey
+    assert not a.zoom_img.isVisible()
     traces = window.client._worker.traces
     a.plot.vb.setRange(xRange=(3, 7), yRange=(9, 13), padding=0)        # zoom in on 4 x 4 cells
     qtbot.waitUntil(lambda: a.zoom is not None and a.zoom_img.isVisible() and window.client.idle, timeout=60000)
@@ -44,7 +49,8 @@ def test_heatmap_pools_a_long_prompt_and_zooms_to_exact_cells(qtbot, window, hf_
     assert z.exact and q0 <= 9 and q1 >= 13 and k0 <= 3 and k1 >= 7      # the window covers the view
     want = ref[q0:q1, k0:k1].copy()
     want[np.arange(q0, q1)[:, None] < np.arange(k0, k1)[None, :]] = np.nan
-    np.testing.assert_allclose(a.zoom_img.image, want, atol=1e-5)
+    np.testing.assert_allclose(a.zoom_img.values, want, atol=1e-5)
+    np.testing.assert_array_equal((a.zoom_img.rgba() == MASK).all(-1), np.isnan(want))
     assert f"{ref[11, 5]:.4f}" in a.describe_cell(11, 5)                  # the read-out is the exact cell
     assert window.client._worker.traces == traces                         # zooming made no model pass
     shown = a.xaxis.positions(3, 7, a.plot.vb.width())                     # labels appear when they fit

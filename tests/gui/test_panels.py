@@ -27,7 +27,7 @@ def _assert_matches_fresh_trace(win, reference, text):
         np.testing.assert_array_equal(x, np.arange(tr.T))
     # attention panel: the image on screen is the selected head of the selected layer
     layer, head = win.attention.layer, win.attention.head
-    np.testing.assert_allclose(win.attention.img.image, tr.attention(layer)[head], atol=1e-5)
+    np.testing.assert_allclose(win.attention.img.values, tr.attention(layer)[head], atol=1e-5)
     # next-token panel: the bars are the top-k of the softmax at the chosen temperature
     ids, probs = top_k(tr.next_token_probs(win.next_token.temperature.value()), win.next_token.k.value())
     assert [i for i in f.top_ids] == list(ids)

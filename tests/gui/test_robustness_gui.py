@@ -66,7 +66,7 @@ def test_two_thousand_edits(qtbot, window, hf_folder):
     ref = gptviz.load(str(hf_folder)).trace(text)
     assert [p.id for p in window.tokens.chips.pieces] == list(ref.token_ids)
     np.testing.assert_allclose(window.norms.curves["input_norm"].getData()[1], ref.input_norm, rtol=1e-5)
-    np.testing.assert_allclose(window.attention.img.image, ref.attention(window.attention.layer)[0], atol=1e-5)
+    np.testing.assert_allclose(window.attention.img.values, ref.attention(window.attention.layer)[0], atol=1e-5)
 
 
 def test_nan_model_shows_warning_and_keeps_working(qtbot, window, tmp_path):
@@ -99,7 +99,7 @@ def test_nan_model_shows_warning_and_keeps_working(qtbot, window, tmp_path):
     # what depends on attention is not a number, and is not drawn as one: no candidates, no lens guesses,
     # a blank attention image (NaN), no made-up head statistics
     assert window.next_token.rows() == [] and len(window.next_token.result.top_ids) == 0
-    assert np.isnan(window.attention.img.image).all()
+    assert np.isnan(window.attention.img.values).all()
     # the lens reads the embedding (finite) before block 0 breaks: real guesses there, none after
     assert (f.ids[0] >= 0).all() and (f.probs[0] > 0).all() and (f.ids[0] < 50257).all()
     assert (f.ids[1:] == -1).all() and (f.text[1:] == "").all() and (f.probs[1:] == 0).all()
@@ -108,7 +108,7 @@ def test_nan_model_shows_warning_and_keeps_working(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.client.modelLoaded, timeout=30000):
         window.load(str(save_nanogpt(tmp_path / "ok.pt", *nanogpt_state())))
     settle(qtbot, window)
-    assert len(window.next_token.result.top_ids) > 0 and not np.isnan(window.attention.img.image).any()
+    assert len(window.next_token.result.top_ids) > 0 and not np.isnan(window.attention.img.values).any()
 
 
 SLOW = """

@@ -34,7 +34,7 @@ def test_fifty_quick_edits(qtbot, window, hf_folder):
     assert window.client.sent - sent_before < 50
     ref = gptviz.load(str(hf_folder)).trace(text)
     assert [p.id for p in window.tokens.chips.pieces] == list(ref.token_ids)
-    np.testing.assert_allclose(window.attention.img.image, ref.attention(window.attention.layer)[0], atol=1e-5)
+    np.testing.assert_allclose(window.attention.img.values, ref.attention(window.attention.layer)[0], atol=1e-5)
 
 
 def test_broken_file_keeps_previous_model(qtbot, window, tmp_path):
@@ -145,13 +145,13 @@ def test_layer_switch_makes_no_model_pass_and_switching_back_computes_nothing(qt
     a.select(1, 0)                                   # another layer: one layer's pattern, no model pass
     qtbot.waitUntil(lambda: window.current("attention") is not None and window.client.idle, timeout=30000)
     assert passes == [] and [j.views for j in jobs] == [(Attention(1),)]
-    np.testing.assert_allclose(a.img.image, ref.attention(1)[0], atol=1e-5)
+    np.testing.assert_allclose(a.img.values, ref.attention(1)[0], atol=1e-5)
     a.select(0, 0)                                   # back: answered from the memo at once, nothing sent
     assert len(jobs) == 1 and window.client.idle and window.current("attention").layer == 0
-    np.testing.assert_allclose(a.img.image, ref.attention(0)[0], atol=1e-5)
+    np.testing.assert_allclose(a.img.values, ref.attention(0)[0], atol=1e-5)
     a.select(0, 3)                                   # another head of the same layer: nothing to compute
     assert len(jobs) == 1 and passes == []
-    np.testing.assert_allclose(a.img.image, ref.attention(0)[3], atol=1e-5)
+    np.testing.assert_allclose(a.img.values, ref.attention(0)[3], atol=1e-5)
     window.next_token.temperature.setValue(0.5)      # a new temperature: the next-token view only
     qtbot.waitUntil(lambda: window.current("next_token") is not None and window.client.idle, timeout=30000)
     assert passes == [] and [v.name for v in jobs[-1].views] == ["NextToken"]

@@ -7,12 +7,12 @@ from PySide6.QtCore import QEvent, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QCheckBox, QGraphicsRectItem, QHBoxLayout, QLabel, QSpinBox, QWidget
 
-from ...analysis.masks import hidden_cells
 from ...views import Attention, AttentionWindow
-from ...views.attention import PooledAttentionResult
+from ...views.attention import PooledAttentionResult, before_window
 from ..state import prompt_comment
 from ..widgets.common import note, plot_view, stack
-from ..widgets.heatmap_zoom import MASK_RGBA, follow_positions, mask_image, window_for  # noqa: F401 (re-exported)
+from ..widgets.heatmap_zoom import MASK_RGBA, follow_positions, window_for  # noqa: F401 (re-exported)
+from ..widgets.indexed_image import IndexedImage
 from ..widgets.token_axis import TokenAxis
 
 CMAP = pg.colormap.get("viridis")
@@ -42,7 +42,6 @@ class AttentionPanel(QWidget):
         self.selection: list[int] = []   # ctrl/shift-clicked queries whose attention is summed below
         self.zoom: PooledAttentionResult | None = None   # a long prompt's zoomed-in window (finer or exact cells)
         self.window: tuple[int, int, int, int] | None = None   # (q0, q1, k0, k1) in view, None: the whole
-        self._mask_T = -1
         self.band: int | None = None          # the shown layer's attention window (None: full causal)
 
         self.layer_box, self.head_box = QSpinBox(), QSpinBox()
@@ -71,30 +70,21 @@ class AttentionPanel(QWidget):
         self.plot.invertY(True)
         # no aspect lock: a locked square leaves the key labels far below the matrix in a tall panel
         self.plot.setMenuEnabled(False)
-        self.img = pg.ImageItem(axisOrder="row-major")
-        self.img.setColorMap(CMAP)
-        self.mask = pg.ImageItem(axisOrder="row-major")
-        # pooled prompts: masked blocks are NaN (transparent) over this grey square
-        self.mask_bg = QGraphicsRectItem()
-        self.mask_bg.setBrush(QColor(*MASK_RGBA))
-        self.mask_bg.setPen(QPen(Qt.NoPen))
-        self.mask_bg.setZValue(-10)
-        self.mask_bg.hide()
-        self.zoom_img = pg.ImageItem(axisOrder="row-major")
-        self.zoom_img.setColorMap(CMAP)
+        # the worker sends colour indices with the causal mask (and a local layer's band) baked in: one
+        # image, drawn without colour-mapping on the GUI thread; zoom_img holds a long prompt's zoomed window
+        self.img = IndexedImage(CMAP)
+        self.zoom_img = IndexedImage(CMAP)
         self.zoom_img.hide()
-        self.plot.addItem(self.mask_bg)
         self.plot.addItem(self.img)
         self.plot.addItem(self.zoom_img)
-        self.plot.addItem(self.mask)
         self._zoom_timer = QTimer(self)
         self._zoom_timer.setSingleShot(True)
         self._zoom_timer.setInterval(80)       # while the wheel turns, ask once it rests
         self._zoom_timer.timeout.connect(self._update_window)
         self.plot.vb.sigRangeChanged.connect(lambda *_: self.pooled and self._zoom_timer.start())
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=CMAP, interactive=False, label="attention p")
-        # the colour bar gets its own column, so the heatmap and the summed bars below share one x extent
-        self.bar.setImageItem(self.img)
+        # the colour bar gets its own column, so the heatmap and the summed bars below share one x extent;
+        # it is not linked to the image (the indices are already levelled: levels would rescale them)
         self.view.addItem(self.bar, row=0, col=1)
         self.row_box = QGraphicsRectItem()
         self.row_box.setPen(QPen(QColor("#ef4444"), 0))
@@ -188,23 +178,9 @@ class AttentionPanel(QWidget):
                 self.query = query
                 self.queryChanged.emit(query)
         if self.pooled:
-            self.mask.hide()
-            self.mask_bg.setRect(QRectF(0, 0, T, T))
-            self.mask_bg.show()
             self.readout.setText(POOLED_HELP)
         else:
-            self.mask_bg.hide()
             self.zoom, self.window = None, None
-            w = self.band
-            if (T, w) != self._mask_T:        # the mask depends on the length and the layer's window alone
-                if w is None or w >= T:
-                    self.mask.setImage(mask_image(T) if T else np.zeros((1, 1, 4), np.uint8))
-                else:                         # a local / sliding-window layer: keys before its band too
-                    band = np.zeros((T, T, 4), np.uint8)
-                    band[hidden_cells(T, w)] = MASK_RGBA
-                    self.mask.setImage(band)
-                self._mask_T = (T, w)
-            self.mask.show()
         self._show_head()
         if not self.pooled or new_T:          # a long prompt keeps its zoom while it is edited
             self.plot.setRange(xRange=(0, max(T, 1)), yRange=(0, max(T, 1)), padding=0.01)
@@ -227,7 +203,7 @@ class AttentionPanel(QWidget):
                 self._show_row()
                 self._show_selection()
             return
-        self.img.setImage(m, autoLevels=False, levels=(0, 1))
+        self.img.show_indices(self.result.image[self.head], m)
         self.img.setRect(QRectF(0, 0, len(m), len(m)))
         self._show_row()
         self._show_selection()
@@ -238,10 +214,10 @@ class AttentionPanel(QWidget):
         if f.layer != self.layer:
             return                            # the new layer's overview is on its way
         T = f.T
-        self.img.setImage(self._banded(f), autoLevels=False, levels=(0, 1))
+        self.img.show_indices(f.image[self.head], lambda: self._banded(f))
         self.img.setRect(QRectF(0, 0, T, T))
         if z is not None and z.layer == self.layer and np.array_equal(z.token_ids, f.token_ids) and z.pooled.size:
-            self.zoom_img.setImage(self._banded(z), autoLevels=False, levels=(0, 1))
+            self.zoom_img.show_indices(z.image[self.head], lambda: self._banded(z))
             q0, q1, k0, k1 = z.q_edges[0], z.q_edges[-1], z.k_edges[0], z.k_edges[-1]
             self.zoom_img.setRect(QRectF(k0, q0, k1 - k0, q1 - q0))
             self.zoom_img.show()
@@ -251,13 +227,14 @@ class AttentionPanel(QWidget):
         self._show_selection()
 
     def _banded(self, r) -> np.ndarray:
-        """The head's pooled blocks, NaN (the grey mask behind) where every key is before the layer's window."""
+        """The head's pooled blocks as floats, NaN where the image shows the mask: every key of the block in
+        the future, or before the layer's window (the image's indices come from the worker; this is for read-outs
+        and tests)."""
         m = r.pooled[self.head]                                                # (nq, nk)
-        if self.band is None or not m.size:
+        before = before_window(r.q_edges, r.k_edges, self.band)               # (nq, nk) or None
+        if before is None or not m.size:
             return m
-        qe, ke = r.q_edges, r.k_edges
-        before = ke[1:][None, :] - 1 <= qe[:-1][:, None] - self.band          # (nq, nk) even the bin's first query
-        return np.where(before, np.nan, m)                                      # sees none of its keys
+        return np.where(before, np.nan, m)
 
     def pooled_value(self, q: int, k: int) -> str:
         """The finest number shown for cell (q, k): exact when a zoomed window holds it, else its block's max."""

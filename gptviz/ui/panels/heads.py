@@ -12,15 +12,12 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from ..widgets.common import note, plot_view, stack
-from .attention import CMAP, MASK_RGBA
-from ...analysis.attention import bin_edges
-from ...analysis.heads import sample_rows
-from ...analysis.masks import hidden
+from ..widgets.indexed_image import IndexedImage
+from .attention import CMAP
 from ...views import Overview
-from ...views.attention import STAT_ROWS, THUMB, thumbnail_index
+from ...views.attention import gap_of, thumbnail_masks  # noqa: F401 (thumbnail_masks re-exported)
 from .head_stats import BADGES, stats_table
 
-LUT = CMAP.getLookupTable(0.0, 1.0, 256, alpha=True)      # (256, 4) uint8
 MIN_THUMB_PX = 24          # the panel's minimum size keeps a thumbnail at least this many pixels wide
 AXES_PX = 60               # room the axes and their labels take beside the mosaic
 MAX_MIN_PX = 420           # a deep, wide model gets smaller thumbnails rather than a panel that crowds out the rest
@@ -46,7 +43,7 @@ class HeadsPanel(QWidget):
         self.plot.setLabel("bottom", "head")
         for side in ("left", "bottom"):
             self.plot.getAxis(side).enableAutoSIPrefix(False)   # layer and head numbers are integers
-        self.img = pg.ImageItem(axisOrder="row-major")
+        self.img = IndexedImage(CMAP)          # the worker's mosaic of colour indices (views.attention.mosaic)
         self.plot.addItem(self.img)
         self.sel = QGraphicsRectItem()
         self.sel.setPen(QPen(QColor("#ef4444"), 0))
@@ -104,21 +101,14 @@ class HeadsPanel(QWidget):
             return
         self.empty.hide()
         L, H, t, _ = th.shape
-        gap = max(1, t // 6)
-        size = t + gap
-        # each tile scaled to its own max, coloured through one lookup table (one numpy gather, not L*H maps)
-        th = np.nan_to_num(th)                                             # a NaN model draws as zeros
-        norm = th / np.maximum(th.max(axis=(2, 3), keepdims=True), 1e-9)  # (L, H, t, t) in [0, 1]
-        rgba = LUT[(norm * 255).astype(np.uint8)]                          # (L, H, t, t, 4)
+        size = t + gap_of(t)
         self.state = state
         cfg = getattr(getattr(state, "info", None), "config", None)
         windows = [cfg.window(i) if cfg is not None and i < cfg.n_layer else None for i in range(L)]
-        self.masks = thumbnail_masks(frame.T, t, windows)                  # (L, t, t) bool
-        rgba[np.broadcast_to(self.masks[:, None], (L, H, t, t))] = MASK_RGBA
-        mosaic = np.full((L, size, H, size, 4), 255, np.uint8)
-        mosaic[:, :t, :, :t] = rgba.transpose(0, 2, 1, 3, 4)               # (L, t, H, t, 4)
-        mosaic = mosaic.reshape(L * size, H * size, 4)[: L * size - gap, : H * size - gap]
-        self.img.setImage(mosaic)
+        self.masks = frame.masks                                           # (L, t, t) bool
+        # each tile scaled to its own max and masked in the worker: only the upload is left here
+        mosaic = frame.mosaic
+        self.img.show_indices(mosaic, th)
         self.shape, self.tile, self.t = (L, H), size, t
         self._show_badges(frame.head_stats, L, H, size)
         # local layers say so beside their number: GPT-Neo's global/local alternation reads at a glance
@@ -200,20 +190,3 @@ class HeadsPanel(QWidget):
         elif hit is not None:
             self.headClicked.emit(*hit)
 
-
-def thumbnail_masks(T: int, t: int, windows: list) -> np.ndarray:
-    """(L, t, t) True where a thumbnail cell is hidden: every key of its bin is in the future of the
-    cell's sampled query, or before the layer's window. The overview samples queries and pools keys
-    exactly so (views.attention: sample_rows, thumbnail_index, bin_edges)."""
-    if not t:
-        return np.zeros((len(windows), 0, 0), bool)
-    rows = sample_rows(T, STAT_ROWS)
-    q = rows[thumbnail_index(rows, T, THUMB)]                               # (t,) the query of each tile row
-    ke = np.arange(T + 1) if T <= THUMB else bin_edges(T, THUMB)            # (t + 1,) key bin edges
-    cache: dict = {}
-    out = np.empty((len(windows), t, t), bool)
-    for i, w in enumerate(windows):
-        if w not in cache:
-            cache[w] = hidden(q, ke[:-1], ke[1:], w)
-        out[i] = cache[w]
-    return out
