@@ -88,6 +88,16 @@ HELP = {
         "attention for A, for B, and A − B over the positions they share (rows queries, columns keys; "
         "colour the weight, or for the difference red where A attends more and blue where B does). The "
         "table lists both next-token distributions side by side."),
+    "Activation patching": (
+        "Which parts of the computation carry the difference between prompt B and the main prompt A? Give "
+        "both the same number of tokens (e.g. the same sentence with one name swapped) and a metric: the "
+        "logit of one next token, or the difference of two (by default A's most likely next token minus "
+        "B's). Run then reruns A once per cell with one piece taken from B's run: in the left map the "
+        "residual stream entering a block (rows) at one position (columns, A's tokens), in the right map "
+        "one head's output at every position (rows layers, columns heads). Colour is the metric then, "
+        "normalised: 0 (white) is A's own value, 1 (red) B's, blue moves away from B; a red cell is a place "
+        "where B's information alone is enough to make A answer as B does. A sweep takes one model run per "
+        "cell; other panels wait until it ends or is cancelled, and editing a prompt cancels it."),
 }
 
 

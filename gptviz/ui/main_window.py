@@ -62,6 +62,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self._build_panels()
         self._build_menus()
         self._init_ablations()
+        self.patching.attach(self)                      # its sweeps run in the worker, on Run
         self._build_status()
         self._init_export()
         self.resize(1600, 1000)

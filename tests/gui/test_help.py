@@ -21,6 +21,7 @@ MUST_NAME = {
     "Compare prompts": ["rows", "columns", "colour", "red", "blue"],
     "Logit attribution": ["rows", "columns", "red", "blue", "bars"],
     "Surprisal": ["x axis", "y axis", "colour"],
+    "Activation patching": ["rows", "columns", "colour", "white", "red", "blue"],
 }
 
 

@@ -19,6 +19,7 @@ from .heads import HeadsPanel
 from .logit_lens import LogitLensPanel
 from .next_token import NextTokenPanel
 from .norms import NormsPanel
+from .patching import PatchingPanel
 from .residual import ResidualPanel
 from .surprisal import SurprisalPanel
 from .tokens import TokensPanel
@@ -27,4 +28,5 @@ CENTRAL = AttentionPanel
 # dock order: each dock's place refers only to docks before it
 PANELS = (TokensPanel, NormsPanel, LogitLensPanel, GeometryPanel, ResidualPanel, ArchitecturePanel, NextTokenPanel,
           HeadsPanel, HeadStatsPanel, ComparePanel,
-          AttributionPanel, SurprisalPanel)   # tabbed with Next token last: a split of a tabbed dock misplaces it
+          AttributionPanel, SurprisalPanel,   # tabbed with Next token last: a split of a tabbed dock misplaces it
+          PatchingPanel)
