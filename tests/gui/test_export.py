@@ -15,7 +15,8 @@ TEXT = "one two three two three"
 B_TEXT = "one two four"
 PANELS = ["Token splits", "Embedding and position norms", "Attention", "Next token", "All heads",
           "Head statistics", "Logit lens", "Embedding geometry", "Residual stream", "Architecture",
-          "Compare prompts"]
+          "Compare prompts", "Logit attribution", "Surprisal", "Activation patching"]
+P_TEXT = "one two four two three"              # prompt B of the patching sweep: as many tokens as TEXT
 
 
 def _softmax(x):
@@ -52,11 +53,49 @@ def _show(qtbot, window, name):
         dock.raise_()
     if name == "Compare prompts":
         window.compare.editor.setPlainText(B_TEXT)
+    if name == "Activation patching":
+        window.patching.b_editor.setPlainText(P_TEXT)
+        window.patching.token.setText(" three")                 # typed pieces, resolved by the model's tokenizer
+        window.patching.minus.setText(" four")
     window.editor.setPlainText(TEXT)
     settle(qtbot, window)
-    need = {"Logit lens": "lens", "Residual stream": "residual", "Compare prompts": "compare"}.get(name)
+    need = {"Logit lens": "lens", "Residual stream": "residual", "Compare prompts": "compare",
+            "Logit attribution": "attribution", "Surprisal": "surprisal"}.get(name)
     if need:
         qtbot.waitUntil(lambda: window.current(need) is not None and window.client.idle, timeout=30000)
+    if name == "Activation patching":                           # a sweep runs on Run only
+        with qtbot.waitSignal(window.patching.runner.finished, timeout=60000):
+            window.patching.run()
+        assert window.patching.result is not None and not window.patching.result.cancelled
+
+
+def _attribution_ref(hf_model, ids, tok):
+    """numpy from transformers' recorded tensors: what each head, MLP and the embeddings write at the last
+    position, through ln_f with its scale frozen, read by the unembedding row of `tok`."""
+    tr = hf_model.transformer
+    got, hooks = {}, []
+    for layer, blk in enumerate(tr.h):
+        hooks.append(blk.attn.c_proj.register_forward_pre_hook(
+            lambda m, a, layer=layer: got.__setitem__(("z", layer), a[0][0, -1].double().numpy())))
+        hooks.append(blk.mlp.register_forward_hook(
+            lambda m, a, out, layer=layer: got.__setitem__(("mlp", layer), out[0, -1].double().numpy())))
+    hooks.append(tr.ln_f.register_forward_pre_hook(lambda m, a: got.__setitem__("x", a[0][0, -1].double().numpy())))
+    with torch.no_grad():
+        hf_model(torch.tensor([ids]))
+    for h in hooks:
+        h.remove()
+    g, eps = tr.ln_f.weight.detach().double().numpy(), tr.ln_f.eps
+    u = tr.wte.weight.detach().double().numpy()[tok]
+    read = lambda v: float(((v - v.mean()) / np.sqrt(got["x"].var() + eps) * g) @ u)   # noqa: E731
+    L, H = len(tr.h), hf_model.config.n_head
+    heads = np.zeros((L, H))
+    for layer, blk in enumerate(tr.h):
+        W = blk.attn.c_proj.weight.detach().double().numpy()                    # Conv1D (in, out)
+        d = W.shape[0] // H
+        for h in range(H):
+            heads[layer, h] = read(got[("z", layer)][h * d:(h + 1) * d] @ W[h * d:(h + 1) * d])
+    mlps = np.array([read(got[("mlp", layer)]) for layer in range(L)])
+    return heads, mlps
 
 
 @pytest.mark.parametrize("name", PANELS)
@@ -143,6 +182,40 @@ def test_export_each_panel(qtbot, window, tmp_path, hf_model, hf_ref, name):
         np.testing.assert_allclose(num("p_A"), pa[got], rtol=1e-4)
         np.testing.assert_allclose(num("p_B"), pb[got], rtol=1e-4)
         assert set(np.argsort(-pa)[:window.next_token.k.value()]) <= set(got)
+    elif name == "Logit attribution":
+        tok = int(np.argmax(ref["logits"][-1]))
+        assert f"# token: {tok} " in comments[1]
+        heads, mlps = _attribution_ref(hf_model, ids, tok)
+        got = {(r[0], r[1], r[2]): float(r[3]) for r in rows}
+        np.testing.assert_allclose([got[("head", str(layer), str(h))] for layer in range(L) for h in range(4)],
+                                   heads.ravel(), atol=1e-4)
+        np.testing.assert_allclose([got[("mlp", str(layer), "")] for layer in range(L)], mlps, atol=1e-4)
+        assert abs(sum(got.values()) - ref["logits"][-1, tok]) < 1e-3           # the parts add up to the logit
+    elif name == "Surprisal":
+        x = ref["logits"].astype(np.float64)
+        logp = x - x.max(-1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+        assert [int(r[col["token_id"]]) for r in rows] == ids[1:]
+        np.testing.assert_allclose(num("surprisal_nats"),
+                                   -logp[np.arange(T - 1), ids[1:]], atol=1e-4)
+    elif name == "Activation patching":
+        from tests.unit.test_patching import hf_resid_patch
+        assert comments[1] == "# prompt B: " + json.dumps(P_TEXT)
+        b = hf_ref(P_TEXT)
+        from gptviz.core.tokenizer import gpt2_tokenizer
+        (tok,), (minus,) = gpt2_tokenizer().encode(" three"), gpt2_tokenizer().encode(" four")
+        metric = lambda lg: float(lg[-1, tok] - lg[-1, minus])   # noqa: E731
+        base, source = metric(ref["logits"]), metric(b["logits"])
+        assert comments[2].startswith("# metric: logit(") and f"(ids {tok}, {minus})" in comments[2]
+        resid = {(int(r[1]), int(r[2])): r for r in rows if r[0] == "resid"}
+        assert len(resid) == (L + 1) * T and sum(r[0] == "head" for r in rows) == L * 4
+        assert [int(resid[(0, p)][3]) for p in range(T)] == ids
+        a_ids, b_ids = np.array(ids), np.array(b["ids"])
+        for layer, p in [(0, 2), (1, 2), (1, 4)]:
+            want = hf_resid_patch(hf_model, "gpt2", a_ids, b_ids, layer, p, tok, minus)
+            assert abs(float(resid[(layer, p)][5]) - want) < 1e-4, (layer, p)
+            assert abs(float(resid[(layer, p)][6]) - (want - base) / (source - base)) < 1e-3
+        assert abs(float(resid[(0, 0)][5]) - base) < 1e-4        # the same token at position 0: A's own value
 
 
 def test_export_npz_holds_every_layer(qtbot, window, tmp_path, hf_folder, hf_ref):
