@@ -200,9 +200,9 @@ class PatchingPanel(QWidget):
             self.message.setText(f"Patching: {done} of {total} runs…")
 
     def _on_finished(self, out: PatchOutcome) -> None:
+        self._set_running(self.runner.running is not None)
         if self.job is None or out.job.id != self.job.id:
-            return                               # an older sweep, superseded by a newer Run
-        self._set_running(False)
+            return                               # an older sweep, superseded by a newer Run or a memoised result
         if out.result is None:
             self._refuse(out.error)
             return
