@@ -83,6 +83,17 @@ HELP = {
         "model gave that token after reading the tokens before it; 0 means certain, 2.3 is a 1-in-10 guess. "
         "The colour repeats the height, yellow the most surprising. Hover a bar to see the five tokens the "
         "model expected there instead."),
+    "Timeline": (
+        "How the model changed while it trained. Opening a folder of training snapshots (gptviz train "
+        "--snapshot-every, Hugging Face checkpoint-*/ folders, nanoGPT checkpoints, Pythia's step revisions) "
+        "shows this strip: the slider has one notch per snapshot; moving it loads that snapshot and every "
+        "panel redraws for the same prompt. In both plots the x axis is the training step (one point per "
+        "snapshot). Left, y axis: the loss on your prompt (blue; the mean −log p of each next token, in nats, "
+        "lower is better), dashed grey the held-out loss recorded during training when the files have it. "
+        "Right, y axis from 0 to 1: how much the best head attends to the previous token (orange) and, when "
+        "the prompt repeats a token, to the token after its earlier copy (induction, purple); dashed the "
+        "same two scores for the head selected in the Attention view. The black line marks the snapshot "
+        "loaded; click a plot to jump to another. Scores are recomputed when you edit the prompt."),
     "Compare prompts": (
         "Type a second prompt B to compare with the main prompt A. The three maps are the selected head's "
         "attention for A, for B, and A − B over the positions they share (rows queries, columns keys; "

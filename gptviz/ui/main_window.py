@@ -21,13 +21,14 @@ from .window_export import ExportActions
 from .window_files import FileActions
 from .window_generation import GenerationActions
 from .window_layout import CENTRAL_MIN, LayoutActions, scrolled
+from .window_timeline import TimelineActions
 from .worker import ModelInfo, WorkerClient
 
 DEFAULT_PROMPT = "Once upon a time, there was a little girl named Lily. She loved to play with her"
 AREAS = {"left": Qt.LeftDockWidgetArea, "right": Qt.RightDockWidgetArea, "top": Qt.TopDockWidgetArea}
 
 
-class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, QMainWindow):
+class MainWindow(TimelineActions, LayoutActions, ExportActions, FileActions, GenerationActions, QMainWindow):
     resultShown = Signal(object)       # a view's result was drawn (tests, benchmarks)
     allShown = Signal()                # the worker went idle: every visible panel holds its newest result
     exported = Signal(str, str)        # path, "" or why the export failed
@@ -147,6 +148,7 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.attention.queryChanged.connect(self.tokens.chips.set_selected)
         self.tokens.chips.tokenToggled.connect(self.attention.toggle_query)
         self.attention.selectionChanged.connect(self.tokens.chips.set_marked)
+        self._init_timeline()                           # hidden until a folder of training snapshots is opened
         self._default_state = self.saveState()
 
     def _init_ablations(self) -> None:
@@ -318,12 +320,17 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
             self.allShown.emit()
 
     # ---------- loading ----------
-    def load(self, path) -> None:
+    def load(self, path, want: str | None = None) -> None:
+        """`want`: in a folder of training snapshots, the one to show first (default the newest)."""
         what = path or "the built-in model"
         self.model_label.setText(f"loading {what}…")
         self.loading_note.setText(f"Loading {what}… the panels fill in as soon as it is ready.")
         self.loading_note.show()
-        self.client.load(None if path is None else str(path))
+        self.timeline.cancel_swaps()                    # this load wins over snapshot swaps still queued
+        if path is not None and Path(str(path)).is_dir():
+            self.timeline.open_folder(str(path), want)  # 2+ training snapshots: the Timeline; else a plain load
+        else:
+            self.client.load(None if path is None else str(path))
 
     def _on_loaded(self, info: ModelInfo) -> None:
         self.info = info
@@ -338,7 +345,8 @@ class MainWindow(LayoutActions, ExportActions, FileActions, GenerationActions, Q
         self.norms.set_shared_ids(None)
         self._set_bos_default(info)
         self._show_model_label()
-        if info.fmt != "builtin" and info.source not in ("built-in",) and "resources" not in Path(info.source).parts:
+        if info.fmt != "builtin" and info.source not in ("built-in",) and "resources" not in Path(info.source).parts \
+                and not self.in_timeline(info.source):  # a timeline's folder is the recent entry, not each step
             self._add_recent(info.source)
         if not self.editor.toPlainText():
             self.editor.setPlainText(DEFAULT_PROMPT)

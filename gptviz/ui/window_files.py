@@ -1,6 +1,8 @@
 """File actions of the main window: open a checkpoint file, folder or Hugging Face cache entry (any family, any\ncached revision); recent files."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
@@ -105,7 +107,10 @@ class FileActions:
             return
         self.hf_dialog = dlg = HFCacheDialog(models, str(cache_dir()), self)
         if dlg.exec() == QDialog.Accepted and dlg.selected_path():
-            self.load(dlg.selected_path())
+            path = dlg.selected_path()
+            steps = sum(r.step is not None for r in dlg.selected().revisions)
+            # Pythia-style step revisions: the cache entry opens as a timeline, at the revision picked
+            self.load(str(Path(path).parents[1]), want=path) if steps >= 2 else self.load(path)
 
     def _set_bos_default(self, info) -> None:
         """Options > Prepend BOS for a newly loaded model: labelled with its token, on when the checkpoint

@@ -75,7 +75,11 @@ class _Worker(QObject):
         except (Exception, MemoryError) as e:   # the previous model stays loaded
             self.loadFailed.emit("the built-in model" if path is None else str(path), _message(e))
             return
-        self.model, self.other, self.ctx = model, other, None
+        self.adopt(model, other)
+
+    def adopt(self, model, other=None) -> None:
+        """Make `model` the one every view computes on (a load, or a training snapshot: ui/timeline_worker.py)."""
+        self.model, self.other, self.ctx = model, other or model.fork(), None
         tok = model.tokenizer
         bos = tok.bos_id if getattr(tok, "bos_id", None) is not None else tok.eot_id   # as LoadedModel.encode picks
         self.loaded.emit(ModelInfo(model.name, model.source, model.format, model.config, tok.name, tok.eot_id,

@@ -22,6 +22,7 @@ MUST_NAME = {
     "Logit attribution": ["rows", "columns", "red", "blue", "bars"],
     "Surprisal": ["x axis", "y axis", "colour"],
     "Activation patching": ["rows", "columns", "colour", "white", "red", "blue"],
+    "Timeline": ["slider", "x axis", "y axis", "blue", "orange", "purple", "dashed"],
 }
 
 
