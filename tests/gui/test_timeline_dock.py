@@ -1,7 +1,7 @@
 """The in-app training timeline: a folder of snapshots from a tiny `gptviz train --snapshot-every` run opens the
 Timeline dock; its slider swaps the worker's model (checked against a fresh gptviz.load of that snapshot and
 numpy's log-softmax of its logits), queued swaps load only the newest, a corrupt snapshot keeps the previous
-model, and clicking a plot jumps to that step."""
+model, and clicking a plot jumps to that step; a Hugging Face cache entry with step revisions opens the same way."""
 import shutil
 import threading
 
@@ -18,6 +18,8 @@ from gptviz.training.train import train
 from gptviz.ui.timeline_dock import NO_REPEAT
 from gptviz.ui.timeline_worker import TimelineWorker
 from tests.gui.conftest import settle
+from tests.gui.family_models import open_window
+from tests.gui.test_hf_cache import COMMITS, PYTHIA, _logits, cache  # noqa: F401 (cache: a fixture)
 
 STEPS, EVERY = 40, 10                      # snapshots at steps 0, 10, 20, 30, 40
 REPEATS = "the cat sat on the mat. the cat sat on the mat."
@@ -59,9 +61,8 @@ def _open(qtbot, win, folder, prompt=REPEATS):
 
 
 def _swap(qtbot, win, index):
-    path = str(win.timeline.snaps[index].path)
     win.timeline_dock.slider.setValue(index)
-    qtbot.waitUntil(lambda: win.info.source == path, timeout=60000)
+    qtbot.waitUntil(lambda: win.timeline.owns(win.info.source) == index, timeout=60000)   # HF: a file inside
     settle(qtbot, win)
 
 
@@ -190,3 +191,33 @@ def test_clicking_a_plot_jumps_to_that_step(qtbot, window, folder):
     qtbot.mouseClick(dock.view.viewport(), Qt.LeftButton, pos=pos)
     qtbot.waitUntil(lambda: window.info.source == paths[2], timeout=60000)
     assert dock.slider.value() == 2 and dock.markers[1].value() == 2
+
+
+def test_hf_cache_step_revisions_open_as_a_timeline(qtbot, cache, monkeypatch, tmp_path):
+    """Pythia-style refs step1000/step2000 in the HF cache: picking one in the dialog opens the entry's timeline."""
+    from PySide6.QtWidgets import QDialog
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    entry = cache / "models--EleutherAI--pythia-tiny"
+    win = open_window(qtbot, cache / "models--someone--tiny-llama" / "snapshots" / ("d" * 40), tmp_path)
+
+    def exec_(dlg):
+        dlg.table.selectRow([dlg.table.item(r, 0).text() for r in range(dlg.table.rowCount())].index(PYTHIA))
+        dlg.revision.setCurrentIndex([dlg.revision.itemText(i).split()[0]
+                                      for i in range(dlg.revision.count())].index("step1000"))
+        return QDialog.Accepted
+    monkeypatch.setattr("gptviz.ui.window_files.HFCacheDialog.exec", exec_)
+    win.editor.setPlainText("Speak, speak.")
+    with qtbot.waitSignal(win.timeline.found, timeout=60000):
+        win.open_from_hf_cache()
+    qtbot.waitUntil(lambda: win.timeline_dock.done and win.in_timeline(win.info.source), timeout=60000)
+    dock = win.timeline_dock
+    assert [s.step for s in win.timeline.snaps] == [1000, 2000] and dock.slider.maximum() == 1
+    assert dock.slider.value() == 0 and "step 1,000" in dock.step_label.text()   # the revision picked
+    _swap(qtbot, win, 1)
+    tr = win.client._worker.ctx.trace
+    np.testing.assert_allclose(tr.logits(), _logits(entry / "snapshots" / COMMITS["step2000"], tr.token_ids),
+                               atol=1e-4)
+    for i, name in enumerate(("step1000", "step2000")):
+        logp = _log_softmax(_logits(entry / "snapshots" / COMMITS[name], tr.token_ids))
+        ids = np.asarray(tr.token_ids)
+        assert dock.curves()["loss"][i] == pytest.approx(-logp[np.arange(len(ids) - 1), ids[1:]].mean(), abs=1e-4)
