@@ -76,7 +76,7 @@ def run_app(checkpoint=None, prompt=None, screenshot=None, device="auto", dtype=
 
         def shot():
             # wait until the newest prompt is on screen in every panel, then let Qt paint once more
-            if win.client.idle and win.current("tokens") is not None \
+            if win.client.idle and win.current("tokens") is not None and not win.timeline.scoring \
                     and win.current("tokens").prompt.text == win.editor.toPlainText():
                 QTimer.singleShot(300, lambda: (win.grab().save(screenshot), app.exit(0)))
         win.allShown.connect(shot)

@@ -116,6 +116,8 @@ class TimelineActions:
         self._score_memo[self._scored_for] = (list(dock.scores), dict(dock.errors))
         while len(self._score_memo) > MEMO_RUNS:
             self._score_memo.pop(next(iter(self._score_memo)))
+        if self.client.idle:
+            self.allShown.emit()                  # the dock is a panel too: now it holds its newest result
 
     # ---------- the dock ----------
     def _show_timeline(self, on: bool) -> None:
