@@ -1,5 +1,7 @@
 """Through the GUI (offscreen): keystroke-to-painted latency, the longest GUI-thread stall during a
-1024-token recompute, and startup time. GPT-2-small shape, random weights saved by transformers.
+1024-token recompute, and startup time. GPT-2-small shape, random weights saved by transformers. Then, on
+the rotary long-context model of long_model.py: 2,048- and 8,192-token prompts pasted (first paint, the
+longest stall while opening, scrolling the token strip and zooming the heatmap, memory beyond the weights).
 
     python benchmarks/bench_gui.py              # everything
     python benchmarks/bench_gui.py --startup    # only the start-up figures
@@ -307,4 +309,8 @@ def startup(runs: int = 3) -> None:
 
 
 if __name__ == "__main__":
-    startup() if sys.argv[1:] == ["--startup"] else main(as_json="--json" in sys.argv[1:])
+    args = sys.argv[1:]
+    if "-h" in args or "--help" in args or set(args) - {"--startup", "--json"}:
+        print(__doc__.strip())
+        sys.exit(0 if "-h" in args or "--help" in args else 2)
+    startup() if args == ["--startup"] else main(as_json="--json" in args)
