@@ -260,7 +260,10 @@ class TimelineDock(QWidget):
             lines.append(html.escape(NO_REPEAT))
         if known and known[0].warnings:
             lines.append(html.escape(known[0].warnings[0]))
-        if self.errors:
+        short = next((m for m in self.errors.values() if "at least 2" in m), None)
+        if short:                          # the prompt itself, the same for every snapshot
+            lines.append(f'<span style="color:#b91c1c">{html.escape(short)}</span>')
+        elif self.errors:
             i = min(self.errors)
             more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
             lines.append(f'<span style="color:#b91c1c">No scores for step {self.snaps[i].step}: '

@@ -33,6 +33,10 @@ class SnapshotCache:
             self.models.move_to_end(path)
         return m
 
+    def peek(self, path: str):
+        """The model if cached, leaving the order alone (scoring reads every snapshot; it is not a use)."""
+        return self.models.get(path)
+
     def put(self, path: str, model) -> None:
         self.models[path] = model
         self.models.move_to_end(path)
@@ -144,7 +148,7 @@ class TimelineWorker(QObject):
         from ..timeline import score_model
         _, text, bos = self._run
         path = str(self.snaps[i].path)
-        cached = self.cache.get(path)
+        cached = self.cache.peek(path)
         try:
             # a fork of a cached model has its own prefix cache: the views' trace of the same model is left alone
             model = cached.fork() if cached is not None else self._open(path)

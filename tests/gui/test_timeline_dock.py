@@ -221,3 +221,13 @@ def test_hf_cache_step_revisions_open_as_a_timeline(qtbot, cache, monkeypatch, t
         logp = _log_softmax(_logits(entry / "snapshots" / COMMITS[name], tr.token_ids))
         ids = np.asarray(tr.token_ids)
         assert dock.curves()["loss"][i] == pytest.approx(-logp[np.arange(len(ids) - 1), ids[1:]].mean(), abs=1e-4)
+
+
+def test_one_token_prompt_says_why_there_are_no_scores(qtbot, window, folder):
+    _open(qtbot, window, folder, prompt="the")
+    dock = window.timeline_dock
+    assert all(s is None for s in dock.scores) and "a timeline needs at least 2" in dock.note.text()
+    assert not window.timeline.scoring
+    window.editor.setPlainText(REPEATS)                           # a longer prompt: scored, the message gone
+    qtbot.waitUntil(lambda: dock.done and all(s is not None for s in dock.scores), timeout=60000)
+    assert "at least 2" not in dock.note.text()
