@@ -6,7 +6,9 @@ Prompts A and B of the same token count. Each run takes A's pass and puts one th
 and reads a logit difference at A's last position. Nothing below the patched block changes, so a run
 starts at block l on A's cached stream; for a residual patch at p, positions before p are unchanged at
 every layer too, so A's cached keys/values stand for them and only positions p.. are computed.
-Runs check `cancelled()` between them and report `progress(done, total)` after each.
+Runs check `cancelled()` between them, and before every block inside a run (a run of a 12-layer model
+took 0.4 s on a loaded 2-core machine, longer than the 200 ms a Cancel may take); they report
+`progress(done, total)` after each.
 """
 from __future__ import annotations
 
@@ -76,14 +78,19 @@ def patch_sweep(m, ids_a, ids_b, token: int, minus: int | None = None, resid: bo
     r_out = np.full((L + 1, T), np.nan) if resid else None
     h_out = np.full((L, H), np.nan) if heads else None
     done, stopped = 0, False
+    checks = _cancel_checks(L, cancelled)
     for kind, l, i in jobs:
         if cancelled is not None and cancelled():
             stopped = True
             break
-        if kind == "resid":
-            r_out[l, i] = _resid_run(m, ta, tb, idx, l, i, token, minus, base)
-        else:
-            h_out[l, i] = _head_run(m, ta, z_b[l], idx, l, i, token, minus)
+        try:
+            if kind == "resid":
+                r_out[l, i] = _resid_run(m, ta, tb, idx, l, i, token, minus, base, checks)
+            else:
+                h_out[l, i] = _head_run(m, ta, z_b[l], idx, l, i, token, minus, checks)
+        except _Cancelled:          # this run's cell stays NaN
+            stopped = True
+            break
         done += 1
         if progress is not None:
             progress(done, len(jobs))
@@ -91,7 +98,22 @@ def patch_sweep(m, ids_a, ids_b, token: int, minus: int | None = None, resid: bo
                        done, len(jobs), stopped)
 
 
-def _resid_run(m, ta, tb, idx, l, p, token, minus, base) -> float:
+class _Cancelled(Exception):
+    pass
+
+
+def _cancel_checks(L: int, cancelled: Callable[[], bool] | None) -> dict:
+    """Hooks on every block's resid_pre that stop a run midway once cancelled() is true."""
+    if cancelled is None:
+        return {}
+    def check(x):
+        if cancelled():
+            raise _Cancelled
+        return x
+    return {f"blocks.{l}.resid_pre": check for l in range(L)}
+
+
+def _resid_run(m, ta, tb, idx, l, p, token, minus, base, checks) -> float:
     T, L = ta.T, m.config.n_layer
     if l == L:   # after the last block: only the last position's own logits read it
         return _metric(m.model, tb._resid[L][p], token, minus) if p == T - 1 else base
@@ -102,17 +124,18 @@ def _resid_run(m, ta, tb, idx, l, p, token, minus, base) -> float:
     x = ta._resid[l][p0:].clone()                                                 # (T-p0, C)
     x[p - p0] = tb._resid[l][p]
     past = [(k[None, :, :p0], v[None, :, :p0]) for k, v in ta._kv] if p0 else None  # A's own prefix
-    out = m.model(idx[:, p0:], past=past, logits="last", keep=lambda n: False, start=l, resid=x[None])
+    out = m.model(idx[:, p0:], past=past, logits="last", keep=lambda n: False, start=l, resid=x[None],
+                  hooks=checks)
     logits = out.logits[0, -1].float()
     return float(logits[token] - (logits[minus] if minus is not None else 0.0))
 
 
-def _head_run(m, ta, zb, idx, l, h, token, minus) -> float:
+def _head_run(m, ta, zb, idx, l, h, token, minus, checks) -> float:
     def put(z):                                                                   # z (1, nh, T, hs)
         z = z.clone()
         z[:, h] = zb[:, h]
         return z
     out = m.model(idx, logits="last", keep=lambda n: False, start=l, resid=ta._resid[l][None],
-                  hooks={f"blocks.{l}.attn.z": put})
+                  hooks={**checks, f"blocks.{l}.attn.z": put})
     logits = out.logits[0, -1].float()
     return float(logits[token] - (logits[minus] if minus is not None else 0.0))

@@ -103,6 +103,25 @@ def test_cancel_stops_within_one_run(tmp_path):
     assert np.isfinite(r.resid[0, :5]).all() and np.isnan(r.resid[0, 5:]).all() and np.isnan(r.heads).all()
 
 
+def test_cancel_stops_a_run_between_its_blocks(tmp_path):
+    """A Cancel that arrives while a run is under way stops it before its next block: cancelled() is asked
+    once before the run and once before each block, and turns true on the third question (block 1)."""
+    m = gptviz.load(str(save(build("gpt2"), tmp_path / "g")))
+    a, b = _prompts()
+    asked = []
+    def cancelled():
+        asked.append(1)
+        return len(asked) >= 3
+    r = patch_sweep(m, a, b, 3, cancelled=cancelled)
+    assert m.config.n_layer >= 2
+    assert r.cancelled and r.done == 0 and len(asked) == 3
+    assert np.isnan(r.resid).all() and np.isnan(r.heads).all()
+    full = patch_sweep(m, a, b, 3, cancelled=lambda: False)      # the checks change no value
+    ref = patch_sweep(m, a, b, 3)
+    np.testing.assert_array_equal(full.resid, ref.resid)
+    np.testing.assert_array_equal(full.heads, ref.heads)
+
+
 def test_bad_inputs(tmp_path):
     m = gptviz.load(str(save(build("gpt2"), tmp_path / "g")))
     a, b = _prompts()
