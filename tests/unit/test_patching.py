@@ -62,7 +62,7 @@ def hf_head_patch(hf, kind, a, b, l, h, tok, minus, n_head=4):
     hook = mod.register_forward_pre_hook(pre)
     try:
         with torch.no_grad():
-            return _metric(hf(torch.from_numpy(a)[None]).logits, tok, minus)
+            return _metric(hf(torch.tensor(np.asarray(a))[None]).logits, tok, minus)
     finally:
         hook.remove()
 
