@@ -28,6 +28,8 @@ def _gui_parser() -> argparse.ArgumentParser:
                    "(default: the embedded model)")
     p.add_argument("--prompt", default=None, help="initial prompt text")
     p.add_argument("--screenshot", metavar="PNG", help="render the window for --prompt, save it and exit")
+    p.add_argument("--export-timeline", metavar="OUT", help="FOLDER of training snapshots: write the Timeline's "
+                   "plots for --prompt (.png, .svg) or its numbers (.csv) and exit; no display needed")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when available)")
     p.add_argument("--dtype", default=None, choices=("fp32", "bf16", "fp16"),
                    help="hold the weights in this dtype (default fp32, also for bf16 files: exact parity)")
@@ -187,7 +189,7 @@ def gui(a) -> int:
     except ImportError as e:
         raise _Fail(f"the desktop app needs PySide6 and pyqtgraph ({e})") from None
     return run_app(checkpoint=a.checkpoint, prompt=a.prompt, screenshot=a.screenshot, device=a.device,
-                   dtype=a.dtype)
+                   dtype=a.dtype, export_timeline=a.export_timeline)
 
 
 def main(argv: list[str] | None = None) -> int:

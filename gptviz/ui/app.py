@@ -1,4 +1,5 @@
-"""Start the Qt application: `gptviz [CHECKPOINT] [--prompt TEXT] [--screenshot PNG] [--dtype bf16]`."""
+"""Start the Qt application: `gptviz [CHECKPOINT] [--prompt TEXT] [--screenshot PNG] [--export-timeline OUT]
+[--dtype bf16]`."""
 from __future__ import annotations
 
 import ctypes.util
@@ -45,10 +46,14 @@ def check_x11_libraries() -> None:
                       "Fedora and Arch), then start gptviz again")
 
 
-def run_app(checkpoint=None, prompt=None, screenshot=None, device="auto", dtype=None) -> int:
-    """dtype: None/"fp32" computes in float32, "bf16"/"fp16" keeps the weights so (gptviz.api.open_model)."""
+def run_app(checkpoint=None, prompt=None, screenshot=None, device="auto", dtype=None, export_timeline=None) -> int:
+    """dtype: None/"fp32" computes in float32, "bf16"/"fp16" keeps the weights so (gptviz.api.open_model).
+    export_timeline: a .png/.svg/.csv path the Timeline dock is written to, as File > Export > Timeline does."""
+    if export_timeline and not str(export_timeline).lower().endswith((".png", ".svg", ".csv")):
+        raise ValueError(f"--export-timeline writes .png, .svg or .csv, not {export_timeline}")
+    headless = screenshot or export_timeline
     if not _has_display():
-        if not screenshot:
+        if not headless:
             raise OSError("no display found (DISPLAY and WAYLAND_DISPLAY are unset); "
                           "run on a desktop, or render with --screenshot PNG")
         os.environ["QT_QPA_PLATFORM"] = "offscreen"   # a screenshot needs no screen
@@ -58,16 +63,16 @@ def run_app(checkpoint=None, prompt=None, screenshot=None, device="auto", dtype=
     app.setApplicationName("gptviz")
     app.setOrganizationName("gptviz")
     configure_pyqtgraph()
-    scratch = tempfile.TemporaryDirectory() if screenshot else None
+    scratch = tempfile.TemporaryDirectory() if headless else None
     # a screenshot neither reads nor changes the user's saved layout
     settings = QSettings(f"{scratch.name}/gptviz.ini", QSettings.IniFormat) if scratch else None
     win = MainWindow(device=device, settings=settings, dtype=dtype)
-    if screenshot:
+    if headless:
         win.resize(1600, 1000)
     if prompt is not None:
         win.editor.setPlainText(prompt)
     status = {"code": 0}
-    if screenshot:
+    if headless:
         def failed(what, msg):
             print(f"error: {msg}", file=sys.stderr)
             status["code"] = 2
@@ -78,7 +83,21 @@ def run_app(checkpoint=None, prompt=None, screenshot=None, device="auto", dtype=
             # wait until the newest prompt is on screen in every panel, then let Qt paint once more
             if win.client.idle and win.current("tokens") is not None and not win.timeline.scoring \
                     and win.current("tokens").prompt.text == win.editor.toPlainText():
-                QTimer.singleShot(300, lambda: (win.grab().save(screenshot), app.exit(0)))
+                QTimer.singleShot(300, lambda: app.exit(save()))
+
+        def save() -> int:
+            if screenshot:
+                win.grab().save(screenshot)
+            if export_timeline:
+                try:
+                    if not win.timeline_open:
+                        raise ValueError(f"{checkpoint or 'the built-in model'} is not a folder of 2 or more "
+                                         "training snapshots, so there is no timeline to export")
+                    win.export(win.timeline_dock, str(export_timeline)[-3:].lower(), export_timeline)
+                except (OSError, ValueError) as e:
+                    print(f"error: {e}", file=sys.stderr)
+                    return 2
+            return 0
         win.allShown.connect(shot)
     win.show()
     win.load(checkpoint)

@@ -175,6 +175,7 @@ class MainWindow(TimelineActions, LayoutActions, ExportActions, FileActions, Gen
             for kind, label in (("png", "PNG image…"), ("svg", "SVG vector image…"), ("csv", "Numbers as CSV…"),
                                 ("npz", "All numbers as NPZ…")):
                 self._action(sub, label, lambda _=False, p=panel, k=kind: self.export_dialog(p, k))
+        self._timeline_export_menu(ex)                  # window_timeline.py: enabled while a timeline is open
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.Quit)
         e = self.menuBar().addMenu("&Edit")

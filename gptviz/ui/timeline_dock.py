@@ -5,6 +5,7 @@ marked. Clicking a plot jumps to the nearest snapshot. Drawing only: the scores 
 from __future__ import annotations
 
 import html
+import json
 
 import numpy as np
 import pyqtgraph as pg
@@ -36,8 +37,14 @@ def _nanmax(a: np.ndarray) -> float:
     return float(np.nanmax(a)) if not np.isnan(a).all() else float("nan")
 
 
+def _cell(x) -> float | str:
+    """A CSV cell: the number, or empty where it is unknown (NaN: not recorded, not scored, no repeat)."""
+    return float(x) if x is not None and np.isfinite(x) else ""
+
+
 class TimelineDock(QWidget):
     title = "Timeline"
+    export_table = "timeline"
     jumpRequested = Signal(int)            # snapshot index
 
     def __init__(self, parent=None):
@@ -50,6 +57,8 @@ class TimelineDock(QWidget):
         self.done = False
         self.swap_error: str | None = None
         self.val = np.zeros(0)             # (N,) held-out loss recorded while training, nats (NaN: none)
+        self.prompt: str | None = None     # what the scores are of (set by the window with each scoring run)
+        self.bos = False
         self.back, self.fwd = QToolButton(), QToolButton()
         self.back.setArrowType(Qt.LeftArrow)
         self.fwd.setArrowType(Qt.RightArrow)
@@ -186,6 +195,46 @@ class TimelineDock(QWidget):
                               f"step {self.snaps[self.current].step}."
         self._update_note()
 
+    # ---------- export ----------
+    @property
+    def result(self):
+        """What export.export_panel asks for before numbers(): nothing while no timeline is open."""
+        return self.scores if self.snaps and self.prompt is not None else None
+
+    def numbers(self):
+        """(header, rows, comments) for export.save_table: one row per snapshot with its step, tokens seen, the
+        prompt's loss, the held-out loss recorded in training, the best previous-token and induction head
+        (layer, head, score) and every head's two scores (prev_L0H1, ind_L0H1); empty cells where unknown."""
+        known = [s for s in self.scores if s is not None]
+        if not known:
+            why = next(iter(self.errors.values()), None) if self.errors else None
+            raise ValueError(f"the timeline has no scores: {why}" if why else
+                             "the timeline has no scores yet: wait until its scoring run ends")
+        L, H = known[0].prev.shape
+        heads = [(layer, head) for layer in range(L) for head in range(H)]
+        header = ["step", "tokens_seen", "loss", "val_loss", "best_prev_layer", "best_prev_head", "best_prev_score",
+                  "best_induction_layer", "best_induction_head", "best_induction_score",
+                  *[f"prev_L{a}H{b}" for a, b in heads], *[f"ind_L{a}H{b}" for a, b in heads]]
+        rows = []
+        for snap, s, val in zip(self.snaps, self.scores, self.val):
+            row = [snap.step, snap.info.get("tokens_seen", ""), _cell(s.loss if s else None), _cell(val)]
+            if s is None or s.prev.shape != (L, H):
+                rows.append(row + [""] * (len(header) - len(row)))
+                continue
+            for which in ("prev", "induction"):
+                best = s.best(which)
+                row += list(best) if best else ["", "", ""]
+            rows.append(row + [_cell(s.prev[a, b]) for a, b in heads] + [_cell(s.induction[a, b]) for a, b in heads])
+        comments = ["# prompt: " + json.dumps(self.prompt, ensure_ascii=False),
+                    f"# prepend_bos: {str(self.bos).lower()}",
+                    "# prev: mean attention on the previous token; ind: mean attention on the token after an "
+                    "earlier occurrence of the current one (empty: the prompt repeats no token)",
+                    "# val_loss: the held-out loss recorded in training, mean over its files (empty: none)"]
+        comments += [f"# no scores for step {self.snaps[i].step}: {m}" for i, m in sorted(self.errors.items())]
+        if len(known) + len(self.errors) < len(self.snaps):
+            comments.append(f"# still scoring: {len(known)} of {len(self.snaps)} snapshots so far")
+        return header, rows, comments
+
     # ---------- drawing ----------
     def curves(self) -> dict[str, np.ndarray]:
         """Every drawn curve, (N,) over the snapshots (NaN where no score is known): what the plots hold."""
@@ -289,7 +338,7 @@ class TimelineDock(QWidget):
     def clear(self) -> None:
         self.snaps, self.scores, self.errors, self.current = [], [], {}, None
         self.val = np.zeros(0)
-        self.swap_error = None
+        self.swap_error, self.prompt = None, None
         self.slider.blockSignals(True)
         self.slider.setRange(0, 0)
         self.slider.blockSignals(False)

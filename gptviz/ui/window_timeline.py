@@ -67,6 +67,7 @@ class TimelineActions:
             self._bos_hooked = True
         self._show_timeline(True)
         self._add_recent(folder)
+        self._timeline_export_state()
 
     def _timeline_loaded(self, info) -> None:
         i = self.timeline.owns(info.source)
@@ -99,6 +100,7 @@ class TimelineActions:
             return
         self._scored_for = key
         dock = self.timeline_dock
+        dock.prompt, dock.bos = key[1], key[2]
         if key in self._score_memo:
             self.timeline.cancel_scores()
             dock.start_scores()
@@ -119,6 +121,19 @@ class TimelineActions:
         if self.client.idle:
             self.allShown.emit()                  # the dock is a panel too: now it holds its newest result
 
+    # ---------- export ----------
+    def _timeline_export_menu(self, menu) -> None:
+        """File > Export > Timeline (PNG, SVG, CSV); disabled, saying why, while no timeline is open."""
+        self.timeline_export = sub = menu.addMenu("Timeline")
+        for kind, label in (("png", "PNG image…"), ("svg", "SVG vector image…"), ("csv", "Numbers as CSV…")):
+            self._action(sub, label, lambda _=False, k=kind: self.export_dialog(self.timeline_dock, k))
+        self._timeline_export_state()
+
+    def _timeline_export_state(self) -> None:
+        a = self.timeline_export.menuAction()
+        a.setEnabled(self.timeline_open)
+        a.setText("Timeline" if self.timeline_open else "Timeline (open a folder of training snapshots first)")
+
     # ---------- the dock ----------
     def _show_timeline(self, on: bool) -> None:
         top = self.shares["height"][Qt.TopDockWidgetArea]
@@ -138,6 +153,7 @@ class TimelineActions:
         self.timeline_dock.clear()
         self._scored_for = None
         self._show_timeline(False)
+        self._timeline_export_state()
 
     def reset_layout(self) -> None:
         super().reset_layout()
