@@ -4,7 +4,7 @@ The overview and the statistics read exact attention rows of every layer; they s
 computation per trace (Context.once), whichever of the two is asked for first."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from ..analysis.attention import bin_edges, pool_keys
 from ..analysis.heads import STATS, head_scores, sample_rows
 from ..analysis.masks import hidden
 from .base import Context, Result, View
-from .image import MASK, NAN, causal_hidden, quantise
+from .image import MASK, NAN, HeadImages, causal_hidden, quantise
 
 THUMB = 48   # overview thumbnails: one sampled query per row bin, keys pooled to THUMB bins
 # query rows the overview reads per layer (statistics and thumbnails share them): its cost is
@@ -24,7 +24,10 @@ STAT_ROWS = 64
 class AttentionResult(Result):
     layer: int
     attention: np.ndarray                # (H, T, T) rows sum to 1, zero above the diagonal
-    image: np.ndarray                    # (H, T, T) uint8 colour indices (views.image), p in 0..1, mask baked in
+    image: HeadImages                    # [h] (T, T) uint8 colour indices (views.image), p in 0..1, mask baked in
+
+    def nbytes(self) -> int:
+        return super().nbytes() + self.image.nbytes
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,7 +39,10 @@ class PooledAttentionResult(Result):
     pooled: np.ndarray                   # (H, nq, nk) float32
     q_edges: np.ndarray                  # (nq + 1,) absolute query positions
     k_edges: np.ndarray                  # (nk + 1,)
-    image: np.ndarray                    # (H, nq, nk) uint8 colour indices: MASK where NaN or before the window
+    image: HeadImages                    # [h] (nq, nk) uint8 colour indices: MASK where NaN or before the window
+
+    def nbytes(self) -> int:
+        return super().nbytes() + self.image.nbytes
 
     @property
     def exact(self) -> bool:
@@ -46,19 +52,23 @@ class PooledAttentionResult(Result):
 @dataclass(frozen=True)
 class Attention(View):
     """One layer's pattern: exact (H, T, T) up to EXACT_MAX tokens, above that pooled to POOL_BINS a side
-    (never T x T x heads in memory); AttentionWindow then gives the exact cells of a zoomed-in region."""
+    (never T x T x heads in memory); AttentionWindow then gives the exact cells of a zoomed-in region.
+    `head`: the head on screen, colour-indexed before the result leaves the worker (the others when first
+    shown); not part of the memo key, so a head switch reuses the layer's result."""
     layer: int = 0
+    head: int = field(default=0, compare=False)
     priority = 2
 
     def compute(self, ctx: Context):
         T = ctx.trace.T
         if T <= EXACT_MAX:
             att = ctx.attention(self.layer)
-            image = quantise(att, 0.0, 1.0, causal_hidden(T, layer_window(ctx, self.layer)))
+            image = HeadImages(att, 0.0, 1.0, causal_hidden(T, layer_window(ctx, self.layer)))
+            shown(image, self.head)
             return ctx.result(AttentionResult, self, layer=self.layer, attention=att, image=image)
         pooled, qe, ke = pooled_pattern(ctx.trace, self.layer, 0, T, 0, T, POOL_BINS)
         return ctx.result(PooledAttentionResult, self, layer=self.layer, pooled=pooled, q_edges=qe, k_edges=ke,
-                          image=pooled_image(pooled, qe, ke, layer_window(ctx, self.layer)))
+                          image=pooled_image(pooled, qe, ke, layer_window(ctx, self.layer), self.head))
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class AttentionWindow(View):
     q1: int = 0
     k0: int = 0
     k1: int = 0
+    head: int = field(default=0, compare=False)      # as Attention.head
     priority = 4
 
     def compute(self, ctx: Context) -> PooledAttentionResult:
@@ -77,7 +88,13 @@ class AttentionWindow(View):
         k0, k1 = max(0, min(self.k0, T)), max(0, min(self.k1, T))
         pooled, qe, ke = pooled_pattern(ctx.trace, self.layer, q0, max(q1, q0), k0, max(k1, k0), POOL_BINS)
         return ctx.result(PooledAttentionResult, self, layer=self.layer, pooled=pooled, q_edges=qe, k_edges=ke,
-                          image=pooled_image(pooled, qe, ke, layer_window(ctx, self.layer)))
+                          image=pooled_image(pooled, qe, ke, layer_window(ctx, self.layer), self.head))
+
+
+def shown(image: HeadImages, head: int) -> None:
+    """Colour-index the head on screen now, in the worker (a head the layer lacks: none)."""
+    if 0 <= head < len(image):
+        image[head]
 
 
 def layer_window(ctx: Context, layer: int) -> int | None:
@@ -93,12 +110,12 @@ def before_window(qe: np.ndarray, ke: np.ndarray, window: int | None) -> np.ndar
     return ke[1:][None, :] - 1 <= qe[:-1][:, None] - window
 
 
-def pooled_image(pooled: np.ndarray, qe: np.ndarray, ke: np.ndarray, window: int | None) -> np.ndarray:
-    """(H, nq, nk) colour indices of pooled blocks: the causal mask's NaN blocks and the blocks before a
-    local layer's window in the mask grey."""
-    hidden = before_window(qe, ke, window)
-    image = quantise(pooled, 0.0, 1.0, hidden)
-    image[image == NAN] = MASK                          # NaN: every cell of the block is in the future
+def pooled_image(pooled: np.ndarray, qe: np.ndarray, ke: np.ndarray, window: int | None,
+                 head: int = 0) -> HeadImages:
+    """[h] (nq, nk) colour indices of pooled blocks: the causal mask's NaN blocks (every cell of the block
+    in the future) and the blocks before a local layer's window in the mask grey; `head` indexed now."""
+    image = HeadImages(pooled, 0.0, 1.0, before_window(qe, ke, window), nan=MASK)
+    shown(image, head)
     return image
 
 

@@ -7,6 +7,8 @@ them as an indexed image (Qt maps the 256-entry colour table while it draws; no 
 The float values stay in the result for hover read-outs, export and tests."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..analysis.masks import hidden_cells
@@ -17,9 +19,11 @@ MASK = 255            # hidden cells (future keys, keys before a local layer's w
 ROWS_PER_STEP = 256   # rows quantised per numpy call, so no one call holds the GIL long
 
 
-def quantise(values: np.ndarray, lo: float = 0.0, hi: float = 1.0, hidden: np.ndarray | None = None) -> np.ndarray:
+def quantise(values: np.ndarray, lo: float = 0.0, hi: float = 1.0, hidden: np.ndarray | None = None,
+             nan: int = NAN) -> np.ndarray:
     """uint8 colour indices of `values` (any shape, last two axes a matrix): floor((v - lo) / (hi - lo) *
-    LEVELS) clipped to 0..LEVELS-1, NAN where v is NaN, MASK where `hidden` (broadcast to the last two axes)."""
+    LEVELS) clipped to 0..LEVELS-1, `nan` (NAN: transparent) where v is NaN, MASK where `hidden` (broadcast
+    to the last two axes)."""
     v = np.asarray(values, np.float32)
     out = np.empty(v.shape, np.uint8)
     if not v.size:
@@ -37,7 +41,7 @@ def quantise(values: np.ndarray, lo: float = 0.0, hi: float = 1.0, hidden: np.nd
                 x -= np.float32(lo * scale)
             np.clip(x, 0, LEVELS - 1, out=x)                                        # NaN stays NaN
             if np.isnan(x.max()):                                                   # (nan_to_num: 10x slower)
-                x[np.isnan(x)] = NAN
+                x[np.isnan(x)] = nan
             o = flat_o[m, r0:r0 + ROWS_PER_STEP]
             o[...] = x                                                              # the cast floors
             if h is not None:
@@ -58,3 +62,46 @@ def causal_hidden(T: int, window: int | None = None) -> np.ndarray:
         m.flags.writeable = False
         _MASKS[key] = m
     return _MASKS[key]
+
+
+class HeadImages:
+    """The colour indices of a stack of matrices (one per head), quantised one matrix at a time when first
+    asked for and kept: a layer switch indexes only the head on screen (the worker asks for it before the
+    result leaves), another head costs one matrix's quantise when it is shown (about 1 ms at 512 tokens).
+    images[h] is the read-only (rows, cols) uint8 matrix; safe to read from any thread."""
+
+    def __init__(self, values: np.ndarray, lo: float = 0.0, hi: float = 1.0, hidden: np.ndarray | None = None,
+                 nan: int = NAN):
+        self._values, self._args = values, (lo, hi, hidden, nan)        # values: (H, rows, cols)
+        self._done: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._values.shape
+
+    def __len__(self) -> int:
+        return self._values.shape[0]
+
+    def __getitem__(self, head: int) -> np.ndarray:
+        H = len(self)
+        if not -H <= head < H:
+            raise IndexError(f"head {head} of {H}")
+        head %= H
+        with self._lock:
+            if head not in self._done:
+                m = quantise(self._values[head], *self._args)            # (rows, cols)
+                m.flags.writeable = False
+                self._done[head] = m
+            return self._done[head]
+
+    @property
+    def indexed(self) -> tuple[int, ...]:
+        """The heads quantised so far."""
+        with self._lock:
+            return tuple(sorted(self._done))
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(m.nbytes for m in self._done.values())

@@ -48,12 +48,19 @@ def test_exact_heatmap_is_numpys_quantisation_of_the_pattern(qtbot, window, hf_f
     edge = np.abs(ref * STEPS - np.round(ref * STEPS)) < 1e-2
     np.testing.assert_array_equal(drawn(a.img)[~edge], expected(ref, k > q)[~edge])
     assert len(np.unique(want[k <= q], axis=0)) > 10                        # many colours, not one
-    a.select(1, 0)                                                           # another head: its own pattern
+    r = window.current("attention")
+    assert r.image.indexed == (3,)                   # the worker indexed the head on screen only
+    a.select(1, 0)                                   # another head: indexed when shown, its own pattern
+    assert window.current("attention") is r and r.image.indexed == (0, 3)
+    ref0 = gptviz.load(str(hf_folder)).trace(TEXT).attention(1)[0]            # (T, T) a fresh trace's head 0
+    np.testing.assert_allclose(a.img.values, ref0, atol=1e-5)
     np.testing.assert_array_equal(drawn(a.img), expected(a.img.values, k > q))
-    np.testing.assert_allclose(a.img.values, gptviz.load(str(hf_folder)).trace(TEXT).attention(1)[0], atol=1e-5)
+    edge = np.abs(ref0 * STEPS - np.round(ref0 * STEPS)) < 1e-2
+    np.testing.assert_array_equal(drawn(a.img)[~edge], expected(ref0, k > q)[~edge])
+    assert not np.array_equal(drawn(a.img), want)                           # not head 3's picture
 
 
-def test_pooled_heatmap_is_numpys_quantisation_of_the_blocks(qtbot, window, monkeypatch):
+def test_pooled_heatmap_is_numpys_quantisation_of_the_blocks(qtbot, window, monkeypatch, hf_folder):
     monkeypatch.setattr(va, "EXACT_MAX", 8)
     monkeypatch.setattr(va, "POOL_BINS", 6)
     a = window.attention
@@ -63,6 +70,16 @@ def test_pooled_heatmap_is_numpys_quantisation_of_the_blocks(qtbot, window, monk
     v = a.img.values                                                         # (6, 6) block maxima, NaN masked
     assert v.shape == (6, 6) and np.isnan(v).any()
     np.testing.assert_array_equal(drawn(a.img), expected(np.nan_to_num(v), np.isnan(v)))
+    before = drawn(a.img)
+    a.select(a.layer, (a.head + 1) % a.n_head)                               # another head of the pooled layer
+    v = a.img.values
+    ref = gptviz.load(str(hf_folder)).trace(TEXT).attention(a.layer)[a.head]   # (T, T) a fresh trace's head
+    e = np.linspace(0, len(ref), 7).round().astype(int)                        # the 6 blocks a side
+    want = np.array([[ref[e[i]:e[i + 1], e[j]:e[j + 1]].max() if e[j] < e[i + 1] else np.nan
+                      for j in range(6)] for i in range(6)], np.float32)      # block maxima, NaN all-future
+    np.testing.assert_allclose(v, want, atol=1e-5)
+    np.testing.assert_array_equal(drawn(a.img), expected(np.nan_to_num(v), np.isnan(v)))
+    assert not np.array_equal(drawn(a.img), before)
 
 
 def test_all_heads_mosaic_is_each_thumbnail_scaled_to_its_maximum(qtbot, window):

@@ -1,5 +1,6 @@
 """views.image.quantise: the colour index of every value, against a float64 numpy computation."""
 import numpy as np
+import pytest
 
 from gptviz.views import image as vi
 
@@ -33,3 +34,20 @@ def test_causal_hidden_is_the_future_and_the_band():
 
 def test_quantise_empty():
     assert vi.quantise(np.zeros((2, 0, 0), np.float32)).shape == (2, 0, 0)
+
+
+def test_head_images_quantise_each_head_once_when_asked():
+    rng = np.random.default_rng(1)
+    v = rng.random((3, 5, 5)).astype(np.float32)          # (H, rows, cols)
+    v[1, 0, 0] = np.nan
+    hidden = np.triu(np.ones((5, 5), bool), 1)
+    imgs = vi.HeadImages(v, 0.0, 1.0, hidden, nan=vi.MASK)
+    assert imgs.indexed == () and len(imgs) == 3 and imgs.nbytes == 0
+    got = imgs[1]
+    want = np.clip(np.floor(v[1].astype(np.float64) * vi.LEVELS), 0, vi.LEVELS - 1)
+    want = np.where(np.isnan(v[1]) | hidden, vi.MASK, want)
+    np.testing.assert_array_equal(got, want.astype(np.uint8))
+    assert imgs.indexed == (1,) and imgs[1] is got and not got.flags.writeable and imgs.nbytes == 25
+    np.testing.assert_array_equal(imgs[-1], imgs[2])
+    with pytest.raises(IndexError, match="head 3 of 3"):
+        imgs[3]

@@ -122,9 +122,10 @@ class AttentionPanel(QWidget):
         return isinstance(self.result, PooledAttentionResult)
 
     def wants(self, state):
+        # head: the one on screen, colour-indexed in the worker (not part of the memo key)
         if self.pooled and self.window is not None:
-            return Attention(self.layer), AttentionWindow(self.layer, *self.window)
-        return Attention(self.layer)
+            return Attention(self.layer, self.head), AttentionWindow(self.layer, *self.window, head=self.head)
+        return Attention(self.layer, self.head)
 
     def _update_window(self) -> None:
         (x0, x1), (y0, y1) = self.plot.vb.viewRange()
