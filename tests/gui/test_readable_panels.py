@@ -73,6 +73,15 @@ def test_shared_rows_in_geometry_and_norms(qtbot, window, shared_folder):
     note = window.norms.shared_note
     assert note.isVisible() and "#1 ␣cat" in note.text() and "#5 ␣mat" in note.text() and "identical" in note.text()
     assert "102 ids" in note.text()
+    assert "id shares its embedding row" in [label.text for _, label in window.norms.legend.items]
+
+
+def test_norms_legend_names_shared_rows_only_when_there_are_some(qtbot, window):
+    """The fixture's random GPT-2 has a row per id: no ✕ entry in the legend (nothing could carry it)."""
+    settle(qtbot, window)
+    assert window.norms.result is not None and len(window.norms.shared_ids) == 0
+    labels = [label.text for _, label in window.norms.legend.items]
+    assert "id shares its embedding row" not in labels and "‖token embedding‖" in labels
 
 
 def test_norms_readout_clears(qtbot, window):

@@ -31,7 +31,7 @@ class NormsPanel(QWidget):
         self.plot.showGrid(x=False, y=True, alpha=0.3)
         self.plot.setLabel("left", "L2 norm")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 210))   # readable over the curves
+        self.legend = self.plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 210))   # readable over the curves
         # a long prompt has more positions than the plot has pixels: draw each pixel column's min and max of the
         # positions in view only (pyqtgraph's "peak" downsampling), so spikes stay visible and panning is smooth
         self.plot.getPlotItem().setDownsampling(auto=True, mode="peak")
@@ -94,6 +94,12 @@ class NormsPanel(QWidget):
         pos = np.flatnonzero(np.isin(f.token_ids, self.shared_ids))       # (S,) positions
         self.shared_positions = pos
         self.shared_marks.setData(pos, f.token_embedding_norm[pos])
+        # the legend names the ✕ only for a model that has shared rows at all (the built-in v2 has none)
+        listed = any(sample.item is self.shared_marks for sample, _ in self.legend.items)
+        if len(self.shared_ids) and not listed:
+            self.legend.addItem(self.shared_marks, "id shares its embedding row")
+        elif not len(self.shared_ids) and listed:
+            self.legend.removeItem(self.shared_marks)
         if not len(pos):
             self.shared_note.hide()
             return
