@@ -78,7 +78,7 @@ def _logits(folder, ids):
     import transformers
     hf = transformers.AutoModelForCausalLM.from_pretrained(str(folder), attn_implementation="eager").eval()
     with torch.no_grad():
-        return hf(torch.as_tensor(ids)[None]).logits[0].numpy()
+        return hf(torch.tensor(np.array(ids))[None]).logits[0].numpy()
 
 
 def test_listing_families_sizes_revisions(cache, monkeypatch):
