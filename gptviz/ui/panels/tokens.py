@@ -14,30 +14,6 @@ from ..widgets.common import stack
 from ..widgets.token_chips import TokenChips
 
 
-def utf8_offsets(text: str) -> np.ndarray:
-    """(len(text) + 1,) byte offset in text's UTF-8 where each character starts (and the end)."""
-    cp = np.fromiter(map(ord, text), np.int64, len(text))                  # (N,) code points
-    n = 1 + (cp >= 0x80) + (cp >= 0x800) + (cp >= 0x10000)                # (N,) UTF-8 length of each
-    return np.concatenate([[0], np.cumsum(n)])
-
-
-def piece_starts(text_bytes: bytes, pieces) -> np.ndarray:
-    """(P,) byte offset in `text_bytes` where each piece begins."""
-    lens = np.array([len(p.bytes) for p in pieces], np.int64)              # (P,)
-    joined = b"".join(p.bytes for p in pieces)
-    if text_bytes.endswith(joined):
-        # byte-level BPE spells the text exactly; a truncated prompt shows only the end of it
-        return len(text_bytes) - len(joined) + np.concatenate([[0], np.cumsum(lens)[:-1]])
-    # a tokenizer that skips or rewrites characters: find each piece where it next occurs
-    starts, off = [], 0
-    for p in pieces:
-        j = text_bytes.find(p.bytes, off) if p.bytes else -1
-        j = off if j < 0 else j
-        starts.append(j)
-        off = j + len(p.bytes)
-    return np.array(starts, np.int64)
-
-
 class TokensPanel(QWidget):
     tokenClicked = Signal(int)
     export_table = "tokens"
@@ -84,13 +60,10 @@ class TokensPanel(QWidget):
         notes += r.warnings
         self.notice.setText("\n".join(notes))
         self.notice.setVisible(bool(notes))
-        changed = [p.id for p in r.tokens] != [p.id for p in self.chips.pieces]
+        changed = not np.array_equal(r.token_ids, self.chips.ids)
         self.chips.set_pieces(r.tokens, state.special_ids, state.shared_ids)
-        # a prepended BOS is no character of the text (a truncated window has cut it off)
-        self._first = 1 if r.prompt.prepend_bos and not r.truncated and T else 0
-        text = r.prompt.text
-        self._offsets = utf8_offsets(text)
-        self._starts = piece_starts(text.encode("utf-8", "surrogatepass"), r.tokens[self._first:])
+        # the character-to-token map comes computed by the worker (Tokens view), not here on the GUI thread
+        self._first, self._offsets, self._starts = r.first, r.char_offsets, r.piece_starts
         if changed and self._cursor is not None:
             # after the scroll area has taken the chips' new height
             QTimer.singleShot(0, lambda: self._cursor is not None and self.reveal_char(self._cursor))
