@@ -190,8 +190,10 @@ class TimelineClient(QObject):
         self.tw.found.connect(self._on_found)
         self.tw.swapped.connect(self._on_swapped)
         self.tw.swapFailed.connect(self._on_swap_failed)
-        self.tw.scored.connect(lambda run, i, s, msg: run == self.run_id and self.scored.emit(i, s, msg))
-        self.tw.scoreDone.connect(lambda run: run == self.run_id and self._done())
+        # methods of this GUI-thread object, not lambdas: a lambda on a worker-thread signal runs in the
+        # worker thread (and PySide 6.8+ can crash on such cross-thread calls)
+        self.tw.scored.connect(self._on_scored)
+        self.tw.scoreDone.connect(self._on_score_done)
         self.snaps: list = []
         self.folder: str | None = None
         self._req = 0
@@ -263,6 +265,16 @@ class TimelineClient(QObject):
         self.run_id += 1
         self.tw.latest_run = self.run_id
         self.scoring = False
+
+    @Slot(int, int, object, str)
+    def _on_scored(self, run: int, index: int, scores, msg: str) -> None:
+        if run == self.run_id:
+            self.scored.emit(index, scores, msg)
+
+    @Slot(int)
+    def _on_score_done(self, run: int) -> None:
+        if run == self.run_id:
+            self._done()
 
     def _done(self) -> None:
         self.scoring = False

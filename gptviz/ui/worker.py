@@ -190,7 +190,7 @@ class WorkerClient(QObject):
         w.allAttention.connect(self.allAttention)
         w.generated.connect(self.generated)
         w.generationDone.connect(self._on_generation_done)
-        w.traced.connect(lambda job, key: self.scheduler.learn(job.generation, job.prompt, key))
+        w.traced.connect(self._on_traced)        # a method, not a lambda: it must run on the GUI thread
         w.viewReady.connect(self._on_view)
         w.viewFailed.connect(self._on_failed)
         w.jobDone.connect(self._on_job_done)
@@ -223,6 +223,10 @@ class WorkerClient(QObject):
 
     def _current(self, job: Job) -> bool:
         return job.generation == self.scheduler.generation
+
+    @Slot(object, object)
+    def _on_traced(self, job: Job, key) -> None:
+        self.scheduler.learn(job.generation, job.prompt, key)
 
     def _on_view(self, job: Job, view, result) -> None:
         self.scheduler.delivered(job, view, result)
