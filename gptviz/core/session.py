@@ -182,7 +182,7 @@ class LoadedModel:
         last = f"blocks.{L - 1}.resid_post"
         keep = (lambda n: n == last or n.endswith((".resid_pre", ".attn.q")))
         past = [(k[None, :, :reuse], v[None, :, :reuse]) for k, v in c.kv] if reuse else None
-        idx = torch.from_numpy(ids[reuse:]).to(self.device)[None]                       # (1, Tn)
+        idx = torch.tensor(ids[reuse:], device=self.device)[None]                 # (1, Tn)
         x = base.resid[start][reuse:][None] if start else None                         # (1, Tn, C)
         out = self.model(idx, past=past, hooks=hooks, logits="none", keep=keep, start=start, resid=x)
         pts = out.points
