@@ -54,7 +54,7 @@ def hf_ablated(hf, kind, ids, heads=(), mlps=(), mode="zero", n_head=4):
         handles.append(hf.get_submodule(mlp.format(l)).register_forward_hook(post))
     try:
         with torch.no_grad():
-            out = hf(torch.from_numpy(ids)[None], output_attentions=True, use_cache=False)
+            out = hf(torch.tensor(np.asarray(ids))[None], output_attentions=True, use_cache=False)
     finally:
         for h in handles:
             h.remove()
