@@ -2,8 +2,14 @@
 
 glibc raises its mmap threshold after large blocks are freed, so later multi-MiB activations come
 from the heap, and freed heap memory stays resident (measured: a 1024-token GPT-2-medium trace left
-~540 MiB resident for ~290 MiB of live caches). A fixed 1 MiB threshold sends such blocks to mmap,
-which returns them to the system when freed (then ~310 MiB resident, peak ~400 MiB).
+~540 MiB resident for ~290 MiB of live caches). A fixed threshold sends larger blocks to mmap, which
+returns them to the system when freed.
+
+Why 4 MiB and not 1 MiB: every mmap'd block is fresh pages, page-faulted in on first touch. At 1 MiB the
+views' numpy temporaries (the overview's 64 rows x 512 keys x 12 heads = 1.5 MiB) were mapped and faulted
+in on every keystroke: GPT-2-small at 512 tokens, one layer's pattern 9.3 -> 4.9 ms and the overview
+56-66 -> 22-24 ms with those blocks on the heap. Peak beyond the weights of the 1024-token GPT-2-medium
+trace (bench_memory.py): 463 MiB at 1 MiB, 499 MiB at 4 MiB (bound 512).
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ M_MMAP_THRESHOLD = -3
 _done = False
 
 
-def return_freed_memory_promptly(threshold: int = 1 << 20) -> bool:
+def return_freed_memory_promptly(threshold: int = 4 << 20) -> bool:
     """Set glibc's mmap threshold once per process; True if it was applied."""
     global _done
     if _done or not sys.platform.startswith("linux"):

@@ -214,12 +214,14 @@ def attention_pattern(q: torch.Tensor, k: torch.Tensor, scale: float, offset: in
 
 
 def pattern_at(q: torch.Tensor, k: torch.Tensor, scale: float, positions: torch.Tensor,
-               window: int | None = None) -> torch.Tensor:
-    """attention_pattern for queries q (B, nh, R, hs) at the absolute positions (R,) (any rows)."""
+               window: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+    """attention_pattern for queries q (B, nh, R, hs) at the absolute positions (R,) (any rows).
+    `out`: a float32 (B, nh, R, Tk) tensor the softmax is written into (a view of the caller's numpy array
+    saves a 12 MB copy per GPT-2 layer at 512 tokens)."""
     k = repeat_kv(k, q.shape[1])                                              # (B, nh, Tk, hs)
     s = q.float() @ k.float().transpose(-1, -2)                               # (B, nh, R, Tk)
     s.mul_(scale).masked_fill_(~allowed_at(positions, k.shape[2], window), float("-inf"))
-    return s.softmax(dim=-1)
+    return s.softmax(dim=-1) if out is None else torch.softmax(s, dim=-1, out=out)
 
 
 # query rows per step of the forward's attention: the scores of one step stay under ~16 MiB, so a
