@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from .checkpoints.registry import load_checkpoint, load_default
+from .core.memory import trim_freed_memory
 from .core.session import LoadedModel
 
 
@@ -14,4 +15,7 @@ def open_model(path=None, device: str = "cpu", dtype=None) -> LoadedModel:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     ckpt = load_default() if path is None else load_checkpoint(path, dtype=dtype)
-    return LoadedModel(ckpt, device=device, dtype=dtype)
+    model = LoadedModel(ckpt, device=device, dtype=dtype)
+    del ckpt
+    trim_freed_memory()
+    return model

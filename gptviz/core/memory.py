@@ -30,3 +30,14 @@ def return_freed_memory_promptly(threshold: int = 4 << 20) -> bool:
     except (OSError, AttributeError):     # not glibc (e.g. musl): nothing to tune
         _done = False
     return _done
+
+
+def trim_freed_memory() -> bool:
+    """Hand the heap's free pages back to the system (glibc malloc_trim): a load's temporaries under the
+    4 MiB threshold (transposed copies, dtype casts) would otherwise stay resident beside the weights."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
