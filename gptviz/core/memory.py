@@ -20,24 +20,28 @@ M_MMAP_THRESHOLD = -3
 _done = False
 
 
+def _glibc():
+    """The C library when it is glibc (mallopt and malloc_trim), else None (macOS, Windows, musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
 def return_freed_memory_promptly(threshold: int = 4 << 20) -> bool:
     """Set glibc's mmap threshold once per process; True if it was applied."""
     global _done
-    if _done or not sys.platform.startswith("linux"):
-        return _done
-    try:
-        _done = bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, threshold))
-    except (OSError, AttributeError):     # not glibc (e.g. musl): nothing to tune
-        _done = False
+    libc = None if _done else _glibc()
+    if libc is not None:
+        _done = bool(libc.mallopt(M_MMAP_THRESHOLD, threshold))
     return _done
 
 
 def trim_freed_memory() -> bool:
     """Hand the heap's free pages back to the system (glibc malloc_trim): a load's temporaries under the
     4 MiB threshold (transposed copies, dtype casts) would otherwise stay resident beside the weights."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
-    except (OSError, AttributeError):
-        return False
+    libc = _glibc()
+    return libc is not None and bool(libc.malloc_trim(0))
