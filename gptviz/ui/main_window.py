@@ -7,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar, QVBoxLayout, QWidget
 
 from ..views import Attention, Geometry, Prompt, Tokens
@@ -21,6 +20,7 @@ from .window_export import ExportActions
 from .window_files import FileActions
 from .window_generation import GenerationActions
 from .window_layout import CENTRAL_MIN, LayoutActions, scrolled
+from .window_menus import MenuActions
 from .window_timeline import TimelineActions
 from .worker import ModelInfo, WorkerClient
 
@@ -28,7 +28,7 @@ DEFAULT_PROMPT = "Once upon a time, there was a little girl named Lily. She love
 AREAS = {"left": Qt.LeftDockWidgetArea, "right": Qt.RightDockWidgetArea, "top": Qt.TopDockWidgetArea}
 
 
-class MainWindow(TimelineActions, LayoutActions, ExportActions, FileActions, GenerationActions, QMainWindow):
+class MainWindow(MenuActions, TimelineActions, LayoutActions, ExportActions, FileActions, GenerationActions, QMainWindow):
     resultShown = Signal(object)       # a view's result was drawn (tests, benchmarks)
     allShown = Signal()                # the worker went idle: every visible panel holds its newest result
     exported = Signal(str, str)        # path, "" or why the export failed
@@ -161,50 +161,6 @@ class MainWindow(TimelineActions, LayoutActions, ExportActions, FileActions, Gen
         self.attribution.mlpMenuRequested.connect(lambda layer, pos: self.ablations.context_menu(
             f"MLP {layer}", lambda mode: self.ablations.add_mlp(layer, mode), pos))
 
-    def _build_menus(self) -> None:
-        m = self.menuBar().addMenu("&File")
-        self._action(m, "&Open file…", self.open_file_dialog, QKeySequence.Open)
-        self._action(m, "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O")
-        self._action(m, "Open from &Hugging Face cache…", self.open_from_hf_cache)
-        self._action(m, "Open &built-in model", lambda: self.load(None))
-        self.recent_menu = m.addMenu("&Recent files")
-        m.addSeparator()
-        ex = m.addMenu("&Export")
-        for title, panel in self.panels().items():
-            sub = ex.addMenu(title)
-            for kind, label in (("png", "PNG image…"), ("svg", "SVG vector image…"), ("csv", "Numbers as CSV…"),
-                                ("npz", "All numbers as NPZ…")):
-                self._action(sub, label, lambda _=False, p=panel, k=kind: self.export_dialog(p, k))
-        self._timeline_export_menu(ex)                  # window_timeline.py: enabled while a timeline is open
-        m.addSeparator()
-        self._action(m, "&Quit", self.close, QKeySequence.Quit)
-        e = self.menuBar().addMenu("&Edit")
-        self._action(e, "&Copy image", self.copy_image, QKeySequence.Copy)
-        v = self.menuBar().addMenu("&View")
-        for d in self.docks():
-            v.addAction(d.toggleViewAction())
-        v.addSeparator()
-        self._action(v, "&Reset layout", self.reset_layout)
-        o = self.menuBar().addMenu("&Options")
-        self.bos_action = QAction("Prepend BOS", self, checkable=True)   # labelled with the model's token on load
-        self.bos_action.toggled.connect(lambda _: self.submit())
-        o.addAction(self.bos_action)
-        h = self.menuBar().addMenu("&Help")
-        about = h.addMenu("&What am I looking at?")
-        for title in [CENTRAL.title] + [d.windowTitle() for d in self.docks()]:
-            self._action(about, title, lambda _=False, t=title: self.show_help(t))
-        h.addSeparator()
-        self._action(h, "&About gptviz", self._about)
-        self._refresh_recent()
-
-    def _action(self, menu, text, slot, shortcut=None) -> QAction:
-        a = QAction(text, self)
-        if shortcut:
-            a.setShortcut(shortcut)
-        a.triggered.connect(slot)
-        menu.addAction(a)
-        return a
-
     def _build_status(self) -> None:
         sb = self.statusBar()
         self.model_label = QLabel("loading…")
@@ -222,11 +178,6 @@ class MainWindow(TimelineActions, LayoutActions, ExportActions, FileActions, Gen
 
     def panels(self) -> dict:
         return {p.title: p for p in [self.attention, *self.panel_list]}
-
-    def show_help(self, title: str) -> None:
-        box = QMessageBox(QMessageBox.Information, title, help_texts.text(title), parent=self)
-        box.setObjectName("panelHelp")
-        box.open()
 
     def _restore(self) -> bool:
         """Restore the saved geometry and dock layout; True when a saved layout was applied."""
@@ -383,10 +334,6 @@ class MainWindow(TimelineActions, LayoutActions, ExportActions, FileActions, Gen
             f"{i.name}  ·  {c.n_params() / 1e6:.2f}M params  ·  {c.n_layer} layers × {c.n_head} heads, "
             f"d_model {c.n_embd}  ·  context {c.block_size}  ·  {i.tokenizer} tokenizer"
             + ("  ·  ⚠ " + "; ".join(i.warnings) if i.warnings else ""))
-
-    def _about(self) -> None:
-        from .. import __version__
-        QMessageBox.about(self, "About gptviz", f"gptviz {__version__}\nLook inside GPT-style language models.")
 
     # ---------- drag and drop ----------
     def dragEnterEvent(self, e) -> None:
