@@ -15,6 +15,7 @@ from . import help_texts
 from .panels import CENTRAL, PANELS
 from .prompt import Debouncer, PromptEditor
 from .ablations import Ablations
+from .gui_gc import collect_on_gui_thread
 from .state import ViewState
 from .window_export import ExportActions
 from .window_files import FileActions
@@ -35,6 +36,7 @@ class MainWindow(MenuActions, TimelineActions, LayoutActions, ExportActions, Fil
 
     def __init__(self, device: str = "cpu", settings: QSettings | None = None, dtype=None):
         super().__init__()
+        collect_on_gui_thread()                         # before the worker thread exists
         self.settings = settings or QSettings("gptviz", "gptviz")
         self.setWindowTitle("gptviz")
         self.setAcceptDrops(True)
