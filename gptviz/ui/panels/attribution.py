@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
 from ...views.interventions import Attribution
 from ..state import prompt_comment
-from ..widgets.common import plot_view, stack
+from ..widgets.common import fixed_plot, plot_view, stack
 from ..widgets.fit_note import FitNote as note
 from ..widgets.hover import on_leave
 from ..widgets.token_axis import TokenAxis
@@ -17,14 +17,6 @@ from ..widgets.token_axis import TokenAxis
 CMAP = pg.colormap.get("CET-D1")          # diverging: blue pushes the logit down, red up, white nothing
 POS, NEG = "#dc2626", "#2563eb"
 HINT = "Red raises the logit, blue lowers it. Hover a cell or bar for its value; click a head to show it."
-
-
-def _plot(view, row, title, axes):
-    p = view.addPlot(row=row, col=0, title=title, axisItems=axes)
-    p.setMenuEnabled(False)
-    p.setMouseEnabled(False, False)
-    p.hideButtons()
-    return p
 
 
 class AttributionPanel(QWidget):
@@ -47,8 +39,8 @@ class AttributionPanel(QWidget):
         controls.addWidget(self.choice, 1)
         self.view = plot_view()
         self.hx, self.hy = TokenAxis("bottom", cells=True), TokenAxis("left", max_chars=8, cells=True)
-        self.hplot = _plot(self.view, 0, "heads (layer × head)", {"bottom": self.hx, "left": self.hy})
-        self.hplot.invertY(True)
+        self.hplot = fixed_plot(self.view, 0, 0, "heads (layer × head)", {"bottom": self.hx, "left": self.hy},
+                                invert_y=True)
         self.img = pg.ImageItem(axisOrder="row-major")
         self.img.setColorMap(CMAP)
         self.hplot.addItem(self.img)
@@ -56,7 +48,7 @@ class AttributionPanel(QWidget):
         self.cbar.setImageItem(self.img, insert_in=self.hplot)
         self.cbar.getAxis("right").enableAutoSIPrefix(False)
         self.mx = TokenAxis("bottom", cells=False)
-        self.mplot = _plot(self.view, 1, "MLPs (one bar per layer)", {"bottom": self.mx})
+        self.mplot = fixed_plot(self.view, 1, 0, "MLPs (one bar per layer)", {"bottom": self.mx})
         self.mplot.getAxis("left").enableAutoSIPrefix(False)
         self.mplot.addItem(pg.InfiniteLine(0, angle=0, pen=pg.mkPen("#9ca3af")))
         self.mbars = pg.BarGraphItem(x=[], height=[], width=0.7, brushes=[], pen=None)

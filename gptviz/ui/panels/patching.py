@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QPlain
 
 from ..patch_runner import PatchOutcome, PatchRunner
 from ..state import prompt_comment
-from ..widgets.common import plot_view, stack
+from ..widgets.common import fixed_plot, plot_view, stack
 from ..widgets.fit_note import FitNote as note
 from ..widgets.hover import on_leave
 from ..widgets.token_axis import TokenAxis
@@ -22,15 +22,6 @@ CMAP = pg.colormap.get("CET-D1")     # diverging, white at 0 (as A); red toward 
 HINT = "Hover a cell: what was patched, and the metric then."
 REFUSAL = "color: #b91c1c;"
 NORMAL = "color: #374151;"
-
-
-def _plot(view, col, title, axes):
-    p = view.addPlot(row=0, col=col, title=title, axisItems=axes)
-    p.invertY(True)
-    p.setMenuEnabled(False)
-    p.setMouseEnabled(False, False)
-    p.hideButtons()
-    return p
 
 
 class PatchingPanel(QWidget):
@@ -79,10 +70,10 @@ class PatchingPanel(QWidget):
         progress.addWidget(self.cancel_button)
         self.view = plot_view()
         self.rx, self.ry = TokenAxis("bottom", max_chars=7, cells=True), TokenAxis("left", max_chars=6, cells=True)
-        self.rplot = _plot(self.view, 0, "residual stream",
-                           {"bottom": self.rx, "left": self.ry})
+        self.rplot = fixed_plot(self.view, 0, 0, "residual stream",
+                                {"bottom": self.rx, "left": self.ry}, invert_y=True)
         self.hx, self.hy = TokenAxis("bottom", cells=True), TokenAxis("left", max_chars=6, cells=True)
-        self.hplot = _plot(self.view, 1, "heads", {"bottom": self.hx, "left": self.hy})
+        self.hplot = fixed_plot(self.view, 0, 1, "heads", {"bottom": self.hx, "left": self.hy}, invert_y=True)
         self.rimg, self.himg = pg.ImageItem(axisOrder="row-major"), pg.ImageItem(axisOrder="row-major")
         self.rplot.addItem(self.rimg)
         self.hplot.addItem(self.himg)

@@ -1,5 +1,5 @@
-"""Small building blocks every panel uses: a muted explanatory label, the panel's vertical layout and
-its white plot canvas."""
+"""Small building blocks every panel uses: a muted explanatory label, the panel's vertical layout,
+its white plot canvas and a plot that stays where it is drawn."""
 from __future__ import annotations
 
 import pyqtgraph as pg
@@ -31,3 +31,15 @@ def plot_view() -> pg.GraphicsLayoutWidget:
     view = pg.GraphicsLayoutWidget()
     view.setBackground("w")
     return view
+
+
+def fixed_plot(view: pg.GraphicsLayoutWidget, row: int, col: int, title: str, axes: dict,
+               invert_y: bool = False) -> pg.PlotItem:
+    """A plot in `view` with no context menu, panning or zooming: its bars and cells are clicked, and a
+    drag would move them away from their labels."""
+    p = view.addPlot(row=row, col=col, title=title, axisItems=axes)
+    p.invertY(invert_y)
+    p.setMenuEnabled(False)
+    p.setMouseEnabled(False, False)
+    p.hideButtons()
+    return p
