@@ -24,7 +24,7 @@ from .errors import CheckpointError
 from .loaded import Checkpoint
 from .safetensors_io import CORRUPT, read_safetensors
 from .torch_io import load_torch_file
-from .validate import check_fits_in_memory, mixed_prefix_warning
+from .validate import check_fits_in_memory
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
@@ -240,7 +240,7 @@ def load_hf(path: Path, dtype=None) -> Checkpoint:
     mc.param_count = n
     check_fits_in_memory(mc, str(weights), n_params=n, dtype=dt)
     state = files.read(keys, dt)
-    warnings = mixed_prefix_warning([k for k, _ in keys.values()], model.TIED[1].split(".")[0] + ".")
+    warnings: list[str] = []
     tok = hf_tokenizer(folder, mc, warnings)
     name = folder.name
     if folder.parent.name == "snapshots":     # a HF cache snapshot: name it by its repository

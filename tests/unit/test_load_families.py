@@ -43,6 +43,8 @@ def test_gptviz_load_matches_transformers(case, style, tmp_path):
     if style == "old":
         assert "rope_parameters" not in old_style(folder)
     m = gptviz.load(str(folder))
+    # transformers' own files: the unembedding sits outside the backbone's prefix, which is no mixture
+    assert not [w for w in m.warnings if "weight names start with" in w]
     assert m.config.family == {"mistral": "llama", "qwen2": "llama", "qwen3": "llama"}.get(kind, kind)
     tr = _check_parity(m, hf, _ids())
     # the lens' last row is the model's own prediction: the top id of the real logits
@@ -271,3 +273,17 @@ def test_inspect_dtype_flag_and_no_tokenizer_error(hf_folder, tmp_path, capsys):
     assert main(["inspect", "--model", str(folder), "--prompt", "hi"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "no tokenizer.json beside this llama" in err[0]
+
+
+
+def test_backbone_with_mixed_prefixes_refused_by_the_first_missing_name(tmp_path):
+    # transformers' files put lm_head beside "model.…" (no warning, tested above); a file where only some
+    # backbone names carry the prefix is refused, naming a weight it lacks, and nothing is half-loaded
+    from safetensors.torch import load_file, save_file
+    folder = save(build("llama"), tmp_path / "llama")
+    sd = load_file(folder / "model.safetensors")
+    mixed = {(k.removeprefix("model.") if k.startswith("model.embed") else k): v for k, v in sd.items()}
+    save_file(mixed, folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: missing weight model\.embed_tokens\.weight "
+                                              r"\(expected shape \[101, 48\]\)"):
+        gptviz.load(str(folder))
