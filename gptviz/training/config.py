@@ -149,7 +149,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-from", default=_D.init_from, metavar="FILE",
                    help="start from the weights of a gptviz .safetensors file of the same shape")
     p.add_argument("--short-period-fraction", type=float, default=_D.short_period_fraction,
-                   help="share of repeated spans with periods 2-7 (a previous-token-and-copy circuit forms on them)")
+                   help="share of repeated spans with periods 2-7 (a previous-token-and-copy circuit forms on them; in a "
+                        "2-layer model they also grew a copying head that attends one token past the induction target, "
+                        "so 0 is what the README's ten-minute induction run uses)")
     p.add_argument("--prev-token-aux", default=_D.prev_token_aux, metavar="WEIGHT[:FADE_STEPS]",
                    help="auxiliary loss: a training-only probe on block 0's output predicts the previous token, "
                         "which grows a previous-token head fast; the weight fades linearly to 0 over FADE_STEPS "
