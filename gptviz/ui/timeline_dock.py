@@ -183,7 +183,16 @@ class TimelineDock(QWidget):
 
     def set_head(self, layer: int, head: int) -> None:
         self.head = (layer, head)
-        self.redraw()
+        if self.isVisible():
+            self.redraw()
+        else:                                   # hidden (no snapshot folder open): drawn when shown
+            self._stale = True
+
+    def showEvent(self, event) -> None:
+        if getattr(self, "_stale", False):
+            self._stale = False
+            self.redraw()
+        super().showEvent(event)
 
     def swap_failed(self, i: int, msg: str, move_slider: bool = True) -> None:
         """The snapshot could not be loaded: the slider goes back to the one still loaded."""

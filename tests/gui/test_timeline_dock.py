@@ -231,3 +231,19 @@ def test_one_token_prompt_says_why_there_are_no_scores(qtbot, window, folder):
     window.editor.setPlainText(REPEATS)                           # a longer prompt: scored, the message gone
     qtbot.waitUntil(lambda: dock.done and all(s is not None for s in dock.scores), timeout=60000)
     assert "at least 2" not in dock.note.text()
+
+
+def test_hidden_dock_draws_nothing_on_head_changes_and_shows_the_last_head_when_opened(qtbot, window, folder,
+                                                                                      monkeypatch):
+    dock = window.timeline_dock
+    assert window.d_timeline.isHidden()
+    redraws = []
+    real = type(dock).redraw
+    monkeypatch.setattr(type(dock), "redraw", lambda self: (redraws.append(self.head), real(self)))
+    window.attention.select(1, 0)                 # hidden: a layer/head switch costs the dock nothing
+    window.attention.select(0, 1)
+    assert redraws == [] and dock.head == (0, 1)
+    _open(qtbot, window, folder)                  # shown: its legend names the head selected meanwhile
+    assert redraws and "L0.H1 prev" in dock.score_plot.titleLabel.text
+    window.attention.select(1, 1)                 # visible: redrawn at once
+    assert redraws[-1] == (1, 1) and "L1.H1 induction" in dock.score_plot.titleLabel.text
