@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QSlider, QToolButton,
                                QWidget)
 
-from .widgets.common import note, plot_view, stack
+from .widgets.common import fixed_plot, note, plot_view, stack
 
 LOSS, PREV, IND, VAL = "#2563eb", "#ea580c", "#7c3aed", "#6b7280"
 NO_REPEAT = ("Induction scores need a token that occurs twice: this prompt repeats none, so only the "
@@ -116,10 +116,7 @@ class TimelineDock(QWidget):
         self._update_legend()
 
     def _plot(self, label: str, col: int):
-        p = self.view.addPlot(row=0, col=col)
-        p.setMenuEnabled(False)
-        p.setMouseEnabled(False, False)       # a click jumps; dragging would pan away from the steps
-        p.hideButtons()
+        p = fixed_plot(self.view, 0, col)       # a click jumps; dragging would pan away from the steps
         p.showGrid(x=True, y=True, alpha=0.25)
         p.setLabel("left", label)
         p.getAxis("left").enableAutoSIPrefix(False)

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QPlainTextEdit, QTableWidget, QTableWidgetItem, QW
 
 from ...views import Compare
 from ..state import prompt_comment
-from ..widgets.common import plot_view, stack
+from ..widgets.common import fixed_plot, plot_view, stack
 from ..widgets.fit_note import FitNote as note
 from ..widgets.hover import on_leave
 from ..widgets.token_axis import TokenAxis
@@ -44,12 +44,8 @@ class ComparePanel(QWidget):
         self.plots, self.imgs, self.axes = {}, {}, {}
         for col, (key, title, cmap, levels) in enumerate(MAPS):
             xa, ya = TokenAxis("bottom", max_chars=6, cells=True), TokenAxis("left", max_chars=6, cells=True)
-            p = self.view.addPlot(row=0, col=col, title=title, axisItems={"bottom": xa, "left": ya})
-            p.invertY(True)
+            p = fixed_plot(self.view, 0, col, title, {"bottom": xa, "left": ya}, invert_y=True)
             p.setAspectLocked(True)
-            p.setMenuEnabled(False)
-            p.setMouseEnabled(False, False)
-            p.hideButtons()
             img = pg.ImageItem(axisOrder="row-major")
             img.setColorMap(cmap)
             img.setLevels(levels)

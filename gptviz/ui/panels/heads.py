@@ -11,7 +11,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
-from ..widgets.common import note, plot_view, stack
+from ..widgets.common import fixed_plot, note, plot_view, stack
 from ..widgets.indexed_image import IndexedImage
 from .attention import CMAP
 from ...views import Overview
@@ -33,12 +33,8 @@ class HeadsPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.view = plot_view()
-        self.plot = self.view.addPlot()
-        self.plot.invertY(True)
+        self.plot = fixed_plot(self.view, invert_y=True)
         self.plot.setAspectLocked(True)
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(False, False)
-        self.plot.hideButtons()
         self.plot.setLabel("left", "layer")
         self.plot.setLabel("bottom", "head")
         for side in ("left", "bottom"):

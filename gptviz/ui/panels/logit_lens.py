@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QWidget
 
 from ...views import Lens
 from ..state import prompt_comment
-from ..widgets.common import plot_view, stack
+from ..widgets.common import fixed_plot, plot_view, stack
 from ..widgets.fit_note import FitNote as note
 from ..widgets.hover import on_leave
 from ..widgets.token_axis import TokenAxis
@@ -51,11 +51,7 @@ class LogitLensPanel(QWidget):
         super().__init__(parent)
         self.xaxis, self.yaxis = LayerAxis("bottom", max_chars=5, cells=True), TokenAxis("left", max_chars=8, cells=True)
         self.view = plot_view()
-        self.plot = self.view.addPlot(axisItems={"bottom": self.xaxis, "left": self.yaxis})
-        self.plot.invertY(True)
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(False, False)
-        self.plot.hideButtons()
+        self.plot = fixed_plot(self.view, axes={"bottom": self.xaxis, "left": self.yaxis}, invert_y=True)
         self.plot.setLabel("bottom", "layer")
         self.plot.setLabel("left", "input token")
         self.img = pg.ImageItem(axisOrder="row-major")

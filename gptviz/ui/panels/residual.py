@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QCheckBox, QWidget
 
 from ...views import Residual
 from ..state import prompt_comment
-from ..widgets.common import plot_view, stack
+from ..widgets.common import fixed_plot, plot_view, stack
 from ..widgets.fit_note import FitNote as note
 from ..widgets.hover import on_leave
 from ..widgets.token_axis import TokenAxis
@@ -32,11 +32,7 @@ class ResidualPanel(QWidget):
         self.plots, self.imgs, self.axes, self.bars = {}, {}, {}, {}
         for row, (key, title) in enumerate(ROWS):
             xa, ya = TokenAxis("bottom", cells=True), TokenAxis("left", max_chars=8, cells=True)
-            p = self.view.addPlot(row=row, col=0, title=title, axisItems={"bottom": xa, "left": ya})
-            p.invertY(True)
-            p.setMenuEnabled(False)
-            p.setMouseEnabled(False, False)
-            p.hideButtons()
+            p = fixed_plot(self.view, row, 0, title, {"bottom": xa, "left": ya}, invert_y=True)
             img = pg.ImageItem(axisOrder="row-major")
             img.setColorMap(CMAP)
             p.addItem(img)

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QWidget
 
 from ...views.interventions import Surprisal
 from ..state import prompt_comment
-from ..widgets.common import plot_view, stack
+from ..widgets.common import fixed_plot, plot_view, stack
 from ..widgets.fit_note import FitNote as note
 from ..widgets.hover import on_leave
 from ..widgets.token_axis import TokenAxis
@@ -28,10 +28,7 @@ class SurprisalPanel(QWidget):
         super().__init__(parent)
         self.view = plot_view()
         self.axis = TokenAxis("bottom", cells=False)
-        self.plot = self.view.addPlot(axisItems={"bottom": self.axis})
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(False, False)
-        self.plot.hideButtons()
+        self.plot = fixed_plot(self.view, axes={"bottom": self.axis})
         self.plot.setLabel("left", "−log p (nats)")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brushes=[], pen=None)

@@ -33,8 +33,8 @@ def plot_view() -> pg.GraphicsLayoutWidget:
     return view
 
 
-def fixed_plot(view: pg.GraphicsLayoutWidget, row: int, col: int, title: str, axes: dict,
-               invert_y: bool = False) -> pg.PlotItem:
+def fixed_plot(view: pg.GraphicsLayoutWidget, row: int = 0, col: int = 0, title: str | None = None,
+               axes: dict | None = None, invert_y: bool = False) -> pg.PlotItem:
     """A plot in `view` with no context menu, panning or zooming: its bars and cells are clicked, and a
     drag would move them away from their labels."""
     p = view.addPlot(row=row, col=col, title=title, axisItems=axes)
