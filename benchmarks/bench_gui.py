@@ -40,22 +40,20 @@ from gptviz.ui.app import configure_pyqtgraph  # noqa: E402
 from gptviz.ui.main_window import MainWindow  # noqa: E402
 
 
-_WAKE: list = []
-
-
 def spin_until(app, cond, timeout=120.0):
     """Run the event loop until cond() holds. The loop sleeps until an event comes, as the app's own does (a
     10 ms timer bounds the wait): polling every 0.5 ms kept a core busy and slowed the worker's 2-thread
     torch kernels on a 2-core machine (first paint at 512 tokens 310-356 -> 281-302 ms, one profile run)."""
-    if not _WAKE:
-        _WAKE.append(QTimer())
-        _WAKE[0].setInterval(10)
-        _WAKE[0].start()
-    end = time.perf_counter() + timeout
-    while not cond():
-        app.processEvents(QEventLoop.AllEvents | QEventLoop.WaitForMoreEvents)
-        if time.perf_counter() > end:
-            raise TimeoutError
+    wake = QTimer()
+    wake.start(10)
+    try:
+        end = time.perf_counter() + timeout
+        while not cond():
+            app.processEvents(QEventLoop.AllEvents | QEventLoop.WaitForMoreEvents)
+            if time.perf_counter() > end:
+                raise TimeoutError
+    finally:
+        wake.stop()
 
 
 def words_for(tok, n_tokens: int, rng) -> str:
@@ -89,14 +87,20 @@ def floor(model, text: str, layer: int, reps: int = 7) -> tuple[float, float]:
     return median_ms(times), median_ms(head)
 
 
-def main(as_json: bool = False) -> None:
+def new_window(path: str) -> tuple[QApplication, MainWindow]:
+    """The app and its window at 1600 x 1000 with fresh settings, loading `path`."""
     app = QApplication([])
     configure_pyqtgraph()
-    hf, folder = hf_model("gpt2")
     win = MainWindow(settings=QSettings(tempfile.mktemp(suffix=".ini"), QSettings.IniFormat))
     win.resize(1600, 1000)
     win.show()
-    win.load(str(folder))
+    win.load(path)
+    return app, win
+
+
+def main(as_json: bool = False) -> None:
+    hf, folder = hf_model("gpt2")
+    app, win = new_window(str(folder))
     spin_until(app, lambda: win.info is not None and win.current("tokens") is not None and win.client.idle)
     tok = win.client._worker.model.tokenizer
     rng = np.random.default_rng(0)
@@ -273,12 +277,7 @@ def memory_8192() -> None:
     tokens pasted and every visible panel drawn. Prints the RSS growth and its peak (MB), i.e. the memory
     the long prompt holds beyond the weights and the window. In a process that showed other prompts first
     the heap reuses their freed blocks and the growth reads near zero, hence a process of its own."""
-    app = QApplication([])
-    configure_pyqtgraph()
-    win = MainWindow(settings=QSettings(tempfile.mktemp(suffix=".ini"), QSettings.IniFormat))
-    win.resize(1600, 1000)
-    win.show()
-    win.load(str(long_model()))
+    app, win = new_window(str(long_model()))
     spin_until(app, lambda: win.info is not None and win.client.idle and not win.debouncer._timer.isActive()
                and win.current("tokens") is not None, timeout=600)
     tok = win.client._worker.model.tokenizer

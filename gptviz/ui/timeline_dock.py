@@ -54,6 +54,7 @@ class TimelineDock(QWidget):
         self.errors: dict[int, str] = {}
         self.current: int | None = None    # index of the snapshot the worker's model is
         self.head = (0, 0)
+        self._stale = False                # a head change while hidden: redraw when shown
         self.done = False
         self.swap_error: str | None = None
         self.val = np.zeros(0)             # (N,) held-out loss recorded while training, nats (NaN: none)
@@ -186,7 +187,7 @@ class TimelineDock(QWidget):
             self._stale = True
 
     def showEvent(self, event) -> None:
-        if getattr(self, "_stale", False):
+        if self._stale:
             self._stale = False
             self.redraw()
         super().showEvent(event)

@@ -275,7 +275,6 @@ def test_inspect_dtype_flag_and_no_tokenizer_error(hf_folder, tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("error: ") and "no tokenizer.json beside this llama" in err[0]
 
 
-
 def test_backbone_with_mixed_prefixes_refused_by_the_first_missing_name(tmp_path):
     # transformers' files put lm_head beside "model.…" (no warning, tested above); a file where only some
     # backbone names carry the prefix is refused, naming a weight it lacks, and nothing is half-loaded
