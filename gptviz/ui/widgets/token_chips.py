@@ -54,8 +54,9 @@ class TokenChips(QWidget):
         self.update()
 
     def set_selected(self, pos: int | None) -> None:
-        self.selected = pos
-        self.update()
+        if pos != self.selected:         # a repaint of the whole strip is ~10 ms at 512 tokens
+            self.selected = pos
+            self.update()
 
     def is_shared(self, i: int) -> bool:
         return self.pieces[i].id in self.shared_ids
@@ -66,8 +67,10 @@ class TokenChips(QWidget):
         return QRect(int(self._x[i]), int(self._y[i]), int(self._w[i]), self._line_h)
 
     def set_marked(self, positions) -> None:
-        self.marked = set(positions)
-        self.update()
+        marked = set(positions)
+        if marked != self.marked:        # every Tokens and Attention result re-sends the selection
+            self.marked = marked
+            self.update()
 
     def _layout(self) -> None:
         ft, fi = QFontMetrics(self.font_text), QFontMetrics(self.font_id)
