@@ -223,12 +223,14 @@ def pattern_at(q: torch.Tensor, k: torch.Tensor, scale: float, positions: torch.
     # adding a (R, Tk) 0 / -inf bias: a broadcast masked_fill_ over (B, nh, R, Tk) took a third of the time
     bias = torch.zeros(s.shape[-2:], device=s.device).masked_fill_(~allowed_at(positions, k.shape[2], window),
                                                                    float("-inf"))
-    s = s.mul_(scale).add_(bias) if not s.requires_grad else s * scale + bias
-    if s.device.type != "cpu" or s.requires_grad:
-        return s.softmax(dim=-1) if out is None else out.copy_(s.softmax(dim=-1))
-    # in place (checked bit-equal in the tests): the CPU kernel reads each row's max and sum before it
-    # writes the row
-    return torch.softmax(s, dim=-1, out=s)
+    if s.requires_grad:                                                       # autograd: nothing in place
+        return (s * scale + bias).softmax(dim=-1)
+    s.mul_(scale).add_(bias)
+    if s.device.type == "cpu":
+        # in place (checked bit-equal in the tests): the CPU kernel reads each row's max and sum before it
+        # writes the row
+        return torch.softmax(s, dim=-1, out=s)
+    return s.softmax(dim=-1) if out is None else out.copy_(s.softmax(dim=-1))
 
 
 # query rows per step of the forward's attention: the scores of one step stay under ~16 MiB, so a

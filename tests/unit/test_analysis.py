@@ -194,7 +194,8 @@ def test_sinusoidal_position_init_is_the_original_encoding():
 
 
 def _numpy_pattern(q, k, scale, positions, window):
-    """(B, nh, R, Tk) softmax of q k^T * scale over the allowed keys, in float64 numpy."""
+    """(B, nh, R, Tk) softmax of q k^T * scale over the allowed keys, in float64 numpy, and the (R, Tk)
+    allowed keys."""
     nh, nkv = q.shape[1], k.shape[1]
     k = np.repeat(k, nh // nkv, axis=1)                                   # each KV head serves nh/nkv heads
     s = np.einsum("bhrd,bhtd->bhrt", q.astype(np.float64), k.astype(np.float64)) * scale
@@ -203,7 +204,7 @@ def _numpy_pattern(q, k, scale, positions, window):
     ok = (j <= i) & ((i - j < window) if window is not None else True)
     s = np.where(ok, s, -np.inf)
     e = np.exp(s - s.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+    return e / e.sum(-1, keepdims=True), ok
 
 
 def test_pattern_at_equals_a_numpy_softmax_in_place_or_not():
@@ -214,13 +215,14 @@ def test_pattern_at_equals_a_numpy_softmax_in_place_or_not():
     k = rng.normal(size=(1, 2, 11, 8)).astype(np.float32)                  # 2 KV heads (grouped), 11 keys
     positions = [10, 0, 4, 7, 9, 3]                                        # any rows, any order
     for window in (None, 3):
-        want = _numpy_pattern(q, k, 0.35, positions, window)
+        want, ok = _numpy_pattern(q, k, 0.35, positions, window)
         got = pattern_at(torch.from_numpy(q), torch.from_numpy(k), 0.35, torch.tensor(positions), window)
         np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
         out = np.full(want.shape, 7.0, np.float32)                         # the caller's array, written in place
         pattern_at(torch.from_numpy(q), torch.from_numpy(k), 0.35, torch.tensor(positions), window,
                    out=torch.from_numpy(out))
         np.testing.assert_array_equal(out, got.numpy())
-        s = (torch.from_numpy(q) @ torch.from_numpy(np.repeat(k, 2, axis=1)).transpose(-1, -2)) * 0.35
-        s = s.masked_fill(torch.from_numpy(~np.isfinite(np.log(want))), float("-inf"))
+        kk = torch.from_numpy(np.repeat(k, q.shape[1] // k.shape[1], axis=1))
+        s = (torch.from_numpy(q) @ kk.transpose(-1, -2)) * 0.35
+        s = s.masked_fill(torch.from_numpy(~ok), float("-inf"))
         np.testing.assert_array_equal(out, torch.softmax(s, -1).numpy())  # bit-equal to an out-of-place softmax
