@@ -6,7 +6,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QSettings, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar, QVBoxLayout, QWidget
 
 from ..views import Attention, Geometry, Prompt, Tokens
@@ -57,6 +57,7 @@ class MainWindow(MenuActions, TimelineActions, LayoutActions, ExportActions, Fil
         self.client.loadFailed.connect(self._on_load_failed)
         self.client.busyChanged.connect(self._on_busy)
         self.client.jobFinished.connect(self._on_job_finished)
+        self.client.drawNow.connect(self._draw_now)
         self.client.generated.connect(self._on_generated)
         self.client.generationDone.connect(self._on_generation_done)
         self.job: GenerateJob | None = None
@@ -242,6 +243,12 @@ class MainWindow(MenuActions, TimelineActions, LayoutActions, ExportActions, Fil
         if seq > self._failed_seq and isinstance(view, Tokens):
             self.error_banner.hide()
         self.resultShown.emit(result)
+
+    def _draw_now(self, seq: int) -> None:
+        """The worker waits while the results it handed over are drawn: deliver what they changed (scene
+        updates, layout and paint requests) now, not while it computes the next view."""
+        for _ in range(3):                  # a scene's update request posts the window's paint request
+            QCoreApplication.sendPostedEvents()
 
     def _head_changed(self, layer: int, head: int) -> None:
         if self.compare.result is not None and self.view_state is not None:

@@ -72,7 +72,7 @@ class NormsResult(Result):
 
 @dataclass(frozen=True)
 class Norms(View):
-    priority = 1          # free (the trace holds the norms): drawn before the heatmap arrives, not with it
+    priority = 3          # free to compute, ~10 ms to draw: after the first paint (base.FIRST_PAINT)
 
     def compute(self, ctx: Context) -> NormsResult:
         tr = ctx.trace

@@ -41,3 +41,34 @@ def test_no_file_mapping_stays_resident_after_load(tmp_path, fmt):
     assert a["RssFile"] - b["RssFile"] < 0.1 * w, r          # before the fix: ~1.0 x w (the whole file)
     assert a["VmRSS"] - b["VmRSS"] < 1.1 * w, r
     assert a["RssAnon"] - b["RssAnon"] > 0.9 * w, r          # the weights themselves are resident
+
+
+FAULTS = """
+import resource, sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from gptviz.core.memory import return_freed_memory_promptly
+assert return_freed_memory_promptly(**eval(sys.argv[2]))
+keep = [np.ones(1 << 16) for _ in range(8)]        # some live blocks below, as a model's would be
+def churn():
+    for _ in range(40):                            # a 2 MiB block (under the 4 MiB mmap threshold) made and freed
+        a = np.ones(1 << 18)
+        del a
+churn()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+churn()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _faults(**kw) -> int:
+    r = subprocess.run([sys.executable, "-c", FAULTS, str(ROOT), repr(kw)], capture_output=True, text=True, check=True)
+    return int(r.stdout.split()[-1])
+
+
+def test_freed_heap_top_is_kept_not_refaulted():
+    """Setting the mmap threshold freezes glibc's trim threshold at 128 KiB: every freed multi-MiB block at the
+    heap top went back to the system and was faulted in again (a one-token append at 512 tokens: ~18,000 faults).
+    40 blocks of 2 MiB (512 pages each) made and freed: almost no faults with the top kept."""
+    assert _faults() < 40 * 512 // 10
+    assert _faults(keep_top=128 << 10) > 40 * 512 // 2    # the frozen default: each block faulted in again
