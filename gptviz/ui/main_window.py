@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QSettings, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar, QVBoxLayout, QWidget
 
-from ..views import Attention, Geometry, Prompt, Tokens
+from ..views import Attention, Geometry, ModelPass, Prompt, Tokens
 from ..views.generation import GenerateJob
 from . import help_texts
 from .panels import CENTRAL, PANELS
@@ -89,6 +89,7 @@ class MainWindow(MenuActions, TimelineActions, LayoutActions, ExportActions, Fil
     def _prompt_box(self) -> QWidget:
         self.editor = PromptEditor()
         self.editor.textChanged.connect(self.debouncer.poke)
+        self.editor.textChanged.connect(self._prepare)
         self.editor.heightWanted.connect(self._grow_prompt)
         self.error_banner = QLabel("")
         self.error_banner.setStyleSheet("color: white; background: #dc2626; padding: 3px;")
@@ -215,6 +216,11 @@ class MainWindow(MenuActions, TimelineActions, LayoutActions, ExportActions, Fil
         self._created = {seq: created}
         for view, result in hits:
             self._on_result(seq, view, result)
+
+    def _prepare(self) -> None:
+        """Start the edited prompt's model pass now; its views are asked for when the debounce fires."""
+        if self.info is not None:
+            self.client.submit(self.state().prompt, [ModelPass()])
 
     def current(self, attr: str):
         """The result panel `attr` shows if it is for the current prompt and settings, else None."""

@@ -4,8 +4,8 @@ from .attention import Attention, AttentionWindow, HeadStats, Overview
 from .base import Context, Prompt, Result, View
 from .compare import Compare
 from .geometry import Geometry
-from .prompt_views import Architecture, NextToken, Norms, Tokens
+from .prompt_views import Architecture, ModelPass, NextToken, Norms, Tokens
 from .stream import Lens, Residual
 
-__all__ = ["Architecture", "Attention", "AttentionWindow", "Compare", "Context", "Geometry", "HeadStats", "Lens", "NextToken",
+__all__ = ["Architecture", "Attention", "AttentionWindow", "Compare", "Context", "Geometry", "HeadStats", "Lens", "ModelPass", "NextToken",
            "Norms", "Overview", "Prompt", "Residual", "Result", "Tokens", "View"]

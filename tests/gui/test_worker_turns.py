@@ -70,3 +70,16 @@ def test_debounce_fires_on_time():
     """A coarse 100 ms Qt timer fires up to 5 % late (measured 106 ms); the debounce is part of every update."""
     from gptviz.ui.prompt import Debouncer
     assert Debouncer()._timer.timerType() == Qt.PreciseTimer
+
+
+def test_a_keystroke_starts_the_model_pass_and_the_views_reuse_it(qtbot, window):
+    """The model pass runs while the typing debounce waits; the views asked for when it fires use that trace."""
+    from gptviz.views import ModelPass
+    worker = window.client._worker
+    before = worker.traces
+    window.editor.setPlainText("typed while the debounce waits")
+    assert window.debouncer._timer.isActive()                 # nothing asked for the views yet...
+    assert window.client.running is not None and window.client.running.views == (ModelPass(),)   # ...the pass is
+    settle(qtbot, window)
+    assert worker.traces == before + 1                        # one model pass for the edit, not two
+    assert window.current("attention").prompt.text == "typed while the debounce waits"

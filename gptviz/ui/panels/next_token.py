@@ -91,6 +91,7 @@ class NextTokenPanel(QWidget):
         self.highlight = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush="#4338ca", pen=None)
         self.plot.addItem(self.highlight)
         self.texts: list[pg.TextItem] = []
+        self._axis_width = 0
         self.scroll = QScrollArea()            # many bars: the chart grows and this scrolls
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QScrollArea.NoFrame)
@@ -148,6 +149,12 @@ class NextTokenPanel(QWidget):
         probs = frame.top_probs.astype(float)
         self.bars.setOpts(x0=np.zeros(k), y=np.arange(k), width=probs, height=0.7)
         self.axis.set_labels([p.text for p in frame.top_pieces])
+        # the candidates' labels change every keystroke: left to itself the axis resized after each paint (a
+        # relayout and a second paint); it widens to the widest label so far and stays, so the bars do not jump
+        width = self.axis.fit_width()
+        if width > self._axis_width:
+            self._axis_width = width
+            self.axis.setWidth(width)
         self.plot.setMinimumHeight(max(k, 1) * ROW_PX + AXIS_PX)
         while len(self.texts) < k:
             t = pg.TextItem(anchor=(0, 0.5))
