@@ -11,6 +11,20 @@ def _pyqtgraph_options():
     configure_pyqtgraph()
 
 
+@pytest.fixture(autouse=True)
+def _previous_tests_widgets_destroyed():
+    """pytest-qt closes a test's widgets with deleteLater, so they lived on into the next test until an event
+    loop ran; the GUI-thread garbage collector (ui/gui_gc.py) could meanwhile clear the Python half of a
+    pyqtgraph item whose C++ half still answered layout requests ('LabelItem' object has no attribute
+    '_sizeHint', seen once in a suite run). Destroy them before each test starts, then collect."""
+    import gc
+    from PySide6.QtCore import QCoreApplication, QEvent
+    if QCoreApplication.instance() is not None:
+        QCoreApplication.sendPostedEvents(None, int(QEvent.DeferredDelete.value))
+        gc.collect()
+    yield
+
+
 @pytest.fixture
 def window(qtbot, tmp_path, hf_folder):
     """A main window on the small random HF model, with settings in a scratch file."""
