@@ -300,3 +300,14 @@ def test_compare_counts_the_common_prefix(qtbot, window, reference):
     qtbot.waitUntil(lambda: cmp_.result.text_b == a_text)
     assert f"The first {len(ia)} tokens agree (the prompts are the same)" in cmp_.caption.text()
     window.d_heads.raise_()
+
+
+def test_sum_plot_never_offers_auto_range(qtbot, window):
+    """The Σ p strip follows the heatmap's x range and takes no mouse input: pyqtgraph's "A" button, shown on
+    hover once the range is not automatic, would do nothing useful there."""
+    s = window.attention.sum_plot
+    s.show()
+    s.vb.disableAutoRange()                 # as after a zoom: the range is no longer automatic
+    s.mouseHovering = True                  # what pyqtgraph sets on hover
+    s.updateButtons()
+    assert not s.autoBtn.isVisible()

@@ -96,6 +96,7 @@ class AttentionPanel(QWidget):
         self.sum_plot.setMaximumHeight(130)
         self.sum_plot.setMenuEnabled(False)
         self.sum_plot.setMouseEnabled(False, False)
+        self.sum_plot.hideButtons()                 # X follows the heatmap and the mouse is off: no auto-range button
         self.sum_plot.setLabel("left", "Σ p")
         self.sum_plot.setXLink(self.plot)
         self.sum_bars = pg.BarGraphItem(x0=[], width=1, height=[], y0=0, brush="#ef4444", pen=None)
