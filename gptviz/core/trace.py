@@ -64,9 +64,10 @@ class Trace:
             raise IndexError(f"layer {layer} out of range 0..{self.n_layer - 1}")
 
     @torch.no_grad()
-    def attention_rows(self, layer: int, rows) -> np.ndarray:
+    def attention_rows(self, layer: int, rows, out: np.ndarray | None = None) -> np.ndarray:
         """(H, len(rows), T) float32 attention of the given query positions: rows sum to 1, zero above
-        the diagonal and outside the layer's window. Computed a group of heads at a time."""
+        the diagonal and outside the layer's window. Computed a group of heads at a time, into `out` when
+        given (a C-contiguous float32 array of that shape: memory already paged in)."""
         self._check_layer(layer)
         q, k = self._q[layer], self._kv[layer][0]                 # (nh, T, hs), (nkv, T, hs)
         rows = np.array(rows, dtype=np.int64).reshape(-1)
@@ -76,7 +77,10 @@ class Trace:
         every = R == T and (R == 0 or (rows[0] == 0 and bool((np.diff(rows) == 1).all())))
         group = H // k.shape[0]                                   # query heads per KV head
         step = max(group, (_STEP_ELEMENTS // max(1, R * T)) // group * group)
-        out = np.empty((H, R, T), np.float32)
+        if out is None:
+            out = np.empty((H, R, T), np.float32)
+        elif out.shape != (H, R, T) or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be C-contiguous float32 {(H, R, T)}, not {out.dtype} {out.shape}")
         for h in range(0, H, step):                               # whole KV groups per step
             qs = (q[h:h + step] if every else q[h:h + step, pos])[None]   # (1, s, R, hs)
             ks = k[h // group:(h + step) // group][None]          # (1, s/group, T, hs)
@@ -87,10 +91,15 @@ class Trace:
                 out[h:h + step] = _np(pattern_at(*args)[0])
         return out
 
-    def attention(self, layer: int) -> np.ndarray:
+    def attention(self, layer: int, out: np.ndarray | None = None) -> np.ndarray:
         """(H, T, T) float32 softmax(q k^T * scale) with the causal (and window) mask, from the recorded
-        queries and keys: rows sum to 1, zero above the diagonal."""
-        return self.attention_rows(layer, np.arange(self.T))
+        queries and keys: rows sum to 1, zero above the diagonal. `out`: as attention_rows."""
+        return self.attention_rows(layer, np.arange(self.T), out)
+
+    def attention_shape(self, layer: int) -> tuple[int, int, int]:
+        """(H, T, T) of attention(layer), without computing it."""
+        self._check_layer(layer)
+        return (self._q[layer].shape[0], self.T, self.T)
 
     def point(self, name: str) -> np.ndarray:
         """A numpy float32 copy of an activation point (DESIGN.md names, batch dimension dropped):

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ..core.config import GPTConfig
 from ..views.base import FIRST_PAINT, Context, Prompt
+from ..views.buffers import PATTERNS
 from ..views.scheduler import Job, Scheduler
 
 DRAW_WAIT_S = 0.1        # the longest the worker waits for the GUI to draw what it handed over
@@ -85,6 +86,7 @@ class _Worker(QObject):
     def adopt(self, model, other=None) -> None:
         """Make `model` the one every view computes on (a load, or a training snapshot: ui/timeline_worker.py)."""
         self.model, self.other, self.ctx = model, other or model.fork(), None
+        PATTERNS.clear()                 # spare blocks sized for the previous model's patterns
         tok = model.tokenizer
         bos = tok.bos_id if getattr(tok, "bos_id", None) is not None else tok.eot_id   # as LoadedModel.encode picks
         self.loaded.emit(ModelInfo(model.name, model.source, model.format, model.config, tok.name, tok.eot_id,

@@ -80,6 +80,11 @@ class Scheduler:
             return
         self.memo[k] = result
         self.bytes += result.nbytes()
+        if view.memo_max is not None:
+            # oldest first: the kind's least recently used results beyond its limit go
+            same = [key for key in self.memo if type(key[-1]) is type(view)]
+            for key in same[:max(0, len(same) - view.memo_max)]:
+                self.bytes -= self.memo.pop(key).nbytes()
         while self.memo and (len(self.memo) > self.max_entries or self.bytes > self.max_bytes):
             _, old = self.memo.popitem(last=False)
             self.bytes -= old.nbytes()

@@ -154,3 +154,22 @@ def test_memo_is_bounded():
     assert len(s.memo) <= 4 and s.bytes <= 10 * 8 * 3
     assert s.bytes == sum(r.nbytes() for r in s.memo.values())
     assert s.lookup(Prompt("9"), Tokens()) is not None and s.lookup(Prompt("0"), Tokens()) is None
+
+
+def test_attention_patterns_in_the_memo_are_limited():
+    s, w = make()
+    p = Prompt("a")
+    limit = Attention.memo_max
+    s.submit(p, [Tokens()])
+    run(s, w.jobs[-1])
+    for layer in range(limit + 2):
+        s.submit(p, [Attention(layer)])
+        run(s, w.jobs[-1])
+    kept = [k[-1].layer for k in s.memo if isinstance(k[-1], Attention)]
+    assert kept == list(range(2, limit + 2))                          # the least recently used went
+    assert s.lookup(p, Tokens()) is not None                          # other views are not counted
+    assert s.bytes == sum(r.nbytes() for r in s.memo.values())
+    s.submit(p, [Attention(limit + 1)])                               # switching back: nothing to compute
+    n = len(w.jobs)
+    s.submit(p, [Attention(0)])
+    assert len(w.jobs) == n + 1 and w.jobs[-1].views == (Attention(0),)
