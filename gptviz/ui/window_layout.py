@@ -49,7 +49,7 @@ class FitScrollArea(QScrollArea):
 
     def eventFilter(self, obj, e) -> bool:
         if obj is self.widget() and e.type() == QEvent.LayoutRequest:
-            QTimer.singleShot(0, self.fit)      # the panel's minimum may have changed
+            QTimer.singleShot(0, self, self.fit)    # the panel's minimum may have changed (none once deleted)
         return super().eventFilter(obj, e)
 
 

@@ -13,11 +13,12 @@ import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import SIGNAL, QObject, QThread, Signal, Slot
 
 from ..core.config import GPTConfig
 from ..views.base import FIRST_PAINT, Context, Prompt
 from ..views.buffers import PATTERNS
+from .turns import Turns
 from ..views.scheduler import Job, Scheduler
 
 DRAW_WAIT_S = 0.1        # the longest the worker waits for the GUI to draw what it handed over
@@ -232,6 +233,7 @@ class WorkerClient(QObject):
         self._thread.start()
         self.loading = False
         self.generating = None         # the GenerateJob under way
+        self.turns = Turns(self)
 
     # --- view requests ---
     def submit(self, prompt: Prompt, views) -> tuple[int, list]:
@@ -260,26 +262,41 @@ class WorkerClient(QObject):
     def _on_traced(self, job: Job, key) -> None:
         self.scheduler.learn(job.generation, job.prompt, key)
 
+    # Results are memoised at once; the window is told of them one per event-loop turn (ui/turns.py), and
+    # what follows them (a failure, the draw request, the job's end) in order after them.
     def _on_view(self, job: Job, view, result) -> None:
         self.scheduler.delivered(job, view, result)
+        self.turns.later(lambda: self._show(job, view, result))
+
+    def _show(self, job: Job, view, result) -> None:
         if self._current(job):
             if not view.per_prompt and result is not None:
                 self.geometryReady.emit(result.geometry)
             self.resultReady.emit(job.id, view, result)
 
     def _on_awaiting_draw(self, job: Job) -> None:
-        try:
-            if self._current(job):
-                self.drawNow.emit(job.id)       # the window draws them before returning
-        finally:
-            self._worker.drawn.set()
+        self.turns.later(lambda: self._draw(job))
+
+    def _draw(self, job: Job) -> None:
+        # the window draws what was shown over a few turns, then calls draw_done (the worker waits at
+        # most DRAW_WAIT_S); with no window listening, nothing is drawn and the worker goes on
+        if self._current(job) and self.receivers(SIGNAL("drawNow(int)")) > 0:
+            self.drawNow.emit(job.id)
+        else:
+            self.draw_done()
+
+    def draw_done(self) -> None:
+        """What was handed over is drawn: the worker computes the next view."""
+        self._worker.drawn.set()
 
     def _on_failed(self, job: Job, msg: str) -> None:
-        if self._current(job):
-            self.computeFailed.emit(job.id, msg)
+        self.turns.later(lambda: self._current(job) and self.computeFailed.emit(job.id, msg))
 
     def _on_job_done(self, job: Job) -> None:
         self.scheduler.finished(job)
+        self.turns.later(lambda: self._job_ended(job))
+
+    def _job_ended(self, job: Job) -> None:
         self.jobFinished.emit(job.id)
         if self.idle:
             self.busyChanged.emit(False)
@@ -325,7 +342,7 @@ class WorkerClient(QObject):
 
     @property
     def idle(self) -> bool:
-        return self.scheduler.idle and not self.loading and self.generating is None
+        return self.scheduler.idle and not self.loading and self.generating is None and not len(self.turns)
 
     def shutdown(self, timeout_ms: int = 1500) -> bool:
         """Stop the thread after the current job, waiting at most `timeout_ms`; True when it has stopped.
