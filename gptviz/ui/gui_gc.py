@@ -10,6 +10,8 @@ at once).
 """
 from __future__ import annotations
 
+import gc
+
 from pyqtgraph.util.garbage_collector import GarbageCollector
 
 _collector: GarbageCollector | None = None
@@ -20,3 +22,16 @@ def collect_on_gui_thread() -> None:
     global _collector
     if _collector is None:
         _collector = GarbageCollector(interval=1.0)
+
+
+def freeze_long_lived(collect: bool) -> None:
+    """After a model load, on the GUI thread: move every object alive now (torch, the model, the window) to
+    the permanent generation, which collections skip. Measured with GPT-2 small loaded (422,000 tracked
+    objects): a generation-2 collection took 270 ms on the GUI thread, holding the GIL (the worker stopped
+    too), a generation-1 one 12 ms; after the freeze 0 ms. `collect`: first unfreeze and collect everything,
+    so cycles left by the model loaded before are freed (a plain load; not a training snapshot's swap, which
+    keeps its snapshots cached, nor the first load, where there is nothing to free yet)."""
+    if collect:
+        gc.unfreeze()
+        gc.collect()
+    gc.freeze()
