@@ -36,10 +36,5 @@ class Turns(QObject):
                 if self._todo:
                     self._timer.start()
 
-    def flush(self) -> None:
-        """Run everything waiting now (shutdown, tests)."""
-        while self._todo:
-            self._todo.popleft()()
-
     def __len__(self) -> int:
         return len(self._todo)

@@ -18,9 +18,9 @@ from PySide6.QtCore import SIGNAL, QObject, QThread, Signal, Slot
 from ..core.config import GPTConfig
 from ..views.base import FIRST_PAINT, Context, Prompt
 from ..views.buffers import PATTERNS
+from ..views.scheduler import Job, Scheduler
 from .gui_gc import freeze_long_lived
 from .turns import Turns
-from ..views.scheduler import Job, Scheduler
 
 DRAW_WAIT_S = 0.1        # the longest the worker waits for the GUI to draw what it handed over
 
@@ -235,7 +235,6 @@ class WorkerClient(QObject):
         self.loading = False
         self.generating = None         # the GenerateJob under way
         self.turns = Turns(self)
-        self._had_model = False
 
     # --- view requests ---
     def submit(self, prompt: Prompt, views) -> tuple[int, list]:
@@ -310,8 +309,9 @@ class WorkerClient(QObject):
         self._toLoad.emit(path)
 
     def _on_loaded(self, info) -> None:
-        freeze_long_lived(collect=self.loading and self._had_model)   # a snapshot swap does not collect
-        self._had_model = True
+        # a plain load after an earlier model collects its leftovers first (generation: models loaded so far);
+        # a snapshot swap only freezes
+        freeze_long_lived(collect=self.loading and self.scheduler.generation > 0)
         self.loading = self.scheduler.paused = False
         self.scheduler.new_model()     # results and pending work were for the old model; the window submits
         self.modelLoaded.emit(info)

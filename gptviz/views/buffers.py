@@ -65,11 +65,6 @@ class BufferPool:
                                   or sum(b.nbytes for b in self._free) > self.max_bytes):
                 self._free.pop(0)
 
-    @property
-    def free_bytes(self) -> int:
-        with self._lock:
-            return sum(b.nbytes for b in self._free)
-
     def clear(self) -> None:
         """Drop every free block (a model load: the next patterns have other shapes)."""
         with self._lock:
