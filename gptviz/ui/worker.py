@@ -311,7 +311,7 @@ class WorkerClient(QObject):
     def _on_loaded(self, info) -> None:
         # a plain load after an earlier model collects its leftovers first (generation: models loaded so far);
         # a snapshot swap only freezes
-        freeze_long_lived(collect=self.loading and self.scheduler.generation > 0)
+        freeze_long_lived(collect_first=self.loading and self.scheduler.generation > 0)
         self.loading = self.scheduler.paused = False
         self.scheduler.new_model()     # results and pending work were for the old model; the window submits
         self.modelLoaded.emit(info)

@@ -14,14 +14,13 @@ def _pyqtgraph_options():
 @pytest.fixture(autouse=True)
 def _previous_tests_widgets_destroyed():
     """pytest-qt closes a test's widgets with deleteLater, so they lived on into the next test until an event
-    loop ran; the GUI-thread garbage collector (ui/gui_gc.py) could meanwhile clear the Python half of a
-    pyqtgraph item whose C++ half still answered layout requests ('LabelItem' object has no attribute
-    '_sizeHint', seen once in a suite run). Destroy them before each test starts, then collect."""
-    import gc
+    loop ran. Destroy them before each test starts, then collect the previous test's cycles (gui_gc.collect,
+    which destroys the C++ halves of Qt objects before clearing their Python halves)."""
     from PySide6.QtCore import QCoreApplication, QEvent
+    from gptviz.ui import gui_gc
     if QCoreApplication.instance() is not None:
         QCoreApplication.sendPostedEvents(None, int(QEvent.DeferredDelete.value))
-        gc.collect()
+        gui_gc.collect()
     yield
 
 
