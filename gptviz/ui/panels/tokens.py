@@ -96,6 +96,13 @@ class TokensPanel(QWidget):
         def moved():
             text, pos = editor.toPlainText(), editor.textCursor().position()
             # Qt counts UTF-16 code units; Python strings count code points
-            self.reveal_char(len(text.encode("utf-16-le", "surrogatepass")[: 2 * pos]
-                                 .decode("utf-16-le", "surrogatepass")))
+            i = len(text.encode("utf-16-le", "surrogatepass")[: 2 * pos].decode("utf-16-le", "surrogatepass"))
+            shown = self.result.prompt.text if self.result is not None else ""
+            n = min(i, len(shown))
+            if shown[:n] == text[:n]:
+                self.reveal_char(i)
+            else:
+                # the chips there are of another text (a pasted replacement): scrolling to them would only repaint
+                # the strip (10 ms at 2,048 tokens); the new tokens reveal the cursor when they come
+                self._cursor = i
         editor.cursorPositionChanged.connect(moved)
