@@ -107,6 +107,14 @@ def new_window(path: str) -> tuple[QApplication, MainWindow]:
     return app, win
 
 
+def long_window() -> tuple[QApplication, MainWindow]:
+    """A fresh app and window on the rotary long-context model, its default prompt computed."""
+    app, win = new_window(str(long_model()))
+    spin_until(app, lambda: win.info is not None and win.client.idle and not win.debouncer._timer.isActive()
+               and win.current("tokens") is not None, timeout=600)
+    return app, win
+
+
 def main(as_json: bool = False) -> None:
     hf, folder = hf_model("gpt2")
     app, win = new_window(str(folder))
@@ -297,9 +305,7 @@ def memory_8192() -> None:
     tokens pasted and every visible panel drawn. Prints the RSS growth and its peak (MB), i.e. the memory
     the long prompt holds beyond the weights and the window. In a process that showed other prompts first
     the heap reuses their freed blocks and the growth reads near zero, hence a process of its own."""
-    app, win = new_window(str(long_model()))
-    spin_until(app, lambda: win.info is not None and win.client.idle and not win.debouncer._timer.isActive()
-               and win.current("tokens") is not None, timeout=600)
+    app, win = long_window()
     tok = win.client._worker.model.tokenizer
     text = words_for(tok, 8192, np.random.default_rng(1))
     win.editor.setPlainText(text[:60])

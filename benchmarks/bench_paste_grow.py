@@ -13,15 +13,12 @@ import sys
 
 import numpy as np
 
-from bench_gui import Heartbeat, new_window, spin_until, words_for
-from long_model import long_model
+from bench_gui import Heartbeat, long_window, spin_until, words_for
 
 
 def one(n: int) -> None:
     """In this fresh process: the window on the long model with its short default prompt, then n tokens pasted."""
-    app, win = new_window(str(long_model()))
-    spin_until(app, lambda: win.info is not None and win.client.idle and not win.debouncer._timer.isActive()
-               and win.current("tokens") is not None, timeout=600)
+    app, win = long_window()
     text = words_for(win.client._worker.model.tokenizer, n, np.random.default_rng(1))
     before = win.editor.height()
     hb = Heartbeat(app)
